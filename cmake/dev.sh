@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The developer entry point: installs what the project needs on Debian 12, builds LAMMPS with
+# plugin loading, builds Cephalo, and runs the tests, the demo or the benchmarks.
+#
+#   bash cmake/dev.sh setup            Debian packages, LAMMPS source and LAMMPS build
+#   bash cmake/dev.sh build  [preset]  setup, then configure and build Cephalo (preset: default)
+#   bash cmake/dev.sh test   [preset]  build, then run every test with ctest
+#   bash cmake/dev.sh demo             build, then run examples/crack on 2 MPI ranks
+#   bash cmake/dev.sh bench            build, then run the benchmark programs
+#   bash cmake/dev.sh compat [suite]   compile the plugin against another Debian suite's LAMMPS
+#
+# Every step is idempotent: a second run with nothing changed installs and rebuilds nothing.
+# Environment: JOBS (parallel jobs, default: all cores), CEPHALO_LAMMPS_SUITE (default bookworm).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_root="$repo/build"
+jobs=${JOBS:-$(nproc)}
+suite=${CEPHALO_LAMMPS_SUITE:-bookworm}
+lammps_src="$build_root/_deps/lammps-$suite/src"
+lammps_build="$build_root/lammps"
+
+# ccache keys on paths relative to the checkout, so clones in other folders share hits.
+export CCACHE_BASEDIR="$repo"
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+# Tests and CI run as root; Open MPI refuses that unless told it is intended.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git dpkg-dev xz-utils
+  # MPI and LAMMPS' image output
+  libopenmpi-dev openmpi-bin libpng-dev libjpeg-dev zlib1g-dev
+  # models/: libtorch on a threaded OpenBLAS (without it: reference BLAS, ~18x slower)
+  libtorch-dev libopenblas0-pthread nlohmann-json3-dev
+  # bridge/
+  libzmq3-dev cppzmq-dev libboost-dev libspdlog-dev
+  # meshing/
+  libcgal-dev libgmp-dev libmpfr-dev libeigen3-dev
+  # tests
+  libboost-test-dev
+)
+
+log() { printf '\033[1m[cephalo]\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else log "need root to run: $*"; exit 1
+  fi
+}
+
+install_packages() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]} == 0)); then
+    log "Debian packages: all present"
+    return
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+fetch_lammps() {
+  lammps_src=$(bash "$repo/cmake/fetch-lammps.sh" "$build_root/_deps" "$suite")
+  log "LAMMPS source: $lammps_src ($(grep -h 'define LAMMPS_VERSION' "$lammps_src/version.h" | cut -d'"' -f2))"
+}
+
+build_lammps() {
+  # lmp gets an RPATH (not RUNPATH) to its own liblammps, so neither LD_LIBRARY_PATH nor
+  # Debian's liblammps.so.0 (same soname, no PLUGIN package) can replace it.
+  if [[ ! -f "$lammps_build/build.ninja" ]]; then
+    log "configuring LAMMPS (PLUGIN, MANYBODY, shared library)"
+    cmake -G Ninja -S "$lammps_src/../cmake" -B "$lammps_build" \
+      -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
+      -DBUILD_SHARED_LIBS=ON -DBUILD_MPI=ON -DBUILD_OMP=OFF -DBUILD_TOOLS=OFF \
+      -DLAMMPS_EXCEPTIONS=OFF -DLAMMPS_SIZES=smallbig \
+      -DPKG_PLUGIN=ON -DPKG_MANYBODY=ON \
+      -DWITH_PNG=ON -DWITH_JPEG=ON -DWITH_GZIP=ON -DWITH_FFMPEG=OFF \
+      -DCMAKE_EXE_LINKER_FLAGS=-Wl,--disable-new-dtags \
+      -DCMAKE_SHARED_LINKER_FLAGS=-Wl,--disable-new-dtags >/dev/null
+  fi
+  log "building LAMMPS (first time: about 8 minutes on 2 cores)"
+  if ! cmake --build "$lammps_build" -j "$jobs" >"$lammps_build/cephalo-build.log" 2>&1; then
+    tail -n 40 "$lammps_build/cephalo-build.log" >&2
+    log "LAMMPS build failed; full log: $lammps_build/cephalo-build.log"
+    exit 1
+  fi
+  [[ -x "$lammps_build/lmp" ]] || { log "LAMMPS build failed: no $lammps_build/lmp"; exit 1; }
+  local help
+  help=$("$lammps_build/lmp" -h)
+  [[ $help == *PLUGIN* ]] || { log "the built lmp lacks the PLUGIN package"; exit 1; }
+}
+
+setup() {
+  install_packages
+  fetch_lammps
+  build_lammps
+}
+
+build() {
+  local preset=${1:-default}
+  setup
+  log "configuring and building Cephalo (preset $preset)"
+  cmake --preset "$preset" -DLAMMPS_SOURCE_DIR="$lammps_src" -DLAMMPS_BINARY_DIR="$lammps_build" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs"
+}
+
+run_tests() {
+  local preset=${1:-default}
+  build "$preset"
+  log "running the tests (preset $preset)"
+  ctest --preset "$preset" -j "$jobs"
+}
+
+demo() {
+  build default
+  log "running examples/crack on 2 MPI ranks"
+  bash "$repo/examples/crack/run.sh" "$build_root/default" "$lammps_build/lmp"
+}
+
+bench() {
+  build default
+  "$build_root/default/tests/bench/bench_crack_compute" --plugin "$build_root/default/plugin/cephaloplugin.so"
+}
+
+compat() {
+  # Compiles the plugin against another LAMMPS release's headers (no LAMMPS build needed).
+  local other=${1:-sid}
+  install_packages
+  local src
+  src=$(bash "$repo/cmake/fetch-lammps.sh" "$build_root/_deps" "$other")
+  log "compiling the plugin against $(grep -h 'define LAMMPS_VERSION' "$src/version.h" | cut -d'"' -f2) ($other)"
+  cmake -G Ninja -S "$repo" -B "$build_root/compat-$other" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DLAMMPS_SOURCE_DIR="$src" -DCEPHALO_ONLY_PLUGIN=ON \
+    -DCEPHALO_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build_root/compat-$other" -j "$jobs"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  setup) setup ;;
+  build) build "$@" ;;
+  test) run_tests "$@" ;;
+  demo) demo ;;
+  bench) bench ;;
+  compat) compat "$@" ;;
+  *) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,132 @@
+// Mesh checks on shapes with known answers, and STL export read back.
+#define BOOST_TEST_MODULE meshing
+#include <boost/test/unit_test.hpp>
+
+#include "cephalo/meshing/check.h"
+#include "cephalo/meshing/stl.h"
+
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace cephalo::meshing;
+
+namespace {
+
+// An axis-aligned box with outward (counter-clockwise from outside) triangles.
+TriangleMesh box(std::array<double, 3> lo, std::array<double, 3> hi)
+{
+  TriangleMesh mesh;
+  for (int i = 0; i < 8; ++i)
+    mesh.vertices.push_back({i & 1 ? hi[0] : lo[0], i & 2 ? hi[1] : lo[1], i & 4 ? hi[2] : lo[2]});
+  const std::uint32_t quads[6][4] = {{0, 2, 3, 1}, {4, 5, 7, 6}, {0, 1, 5, 4},
+                                     {2, 6, 7, 3}, {0, 4, 6, 2}, {1, 3, 7, 5}};
+  for (const auto &q : quads) {
+    mesh.triangles.push_back({q[0], q[1], q[2]});
+    mesh.triangles.push_back({q[0], q[2], q[3]});
+  }
+  return mesh;
+}
+
+TriangleMesh join(const TriangleMesh &a, const TriangleMesh &b)
+{
+  TriangleMesh mesh = a;
+  const auto offset = static_cast<std::uint32_t>(a.vertices.size());
+  mesh.vertices.insert(mesh.vertices.end(), b.vertices.begin(), b.vertices.end());
+  for (auto t : b.triangles) mesh.triangles.push_back({t[0] + offset, t[1] + offset, t[2] + offset});
+  return mesh;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir()
+  {
+    std::string pattern = (fs::temp_directory_path() / "cephalo-meshing-XXXXXX").string();
+    path = mkdtemp(pattern.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+}    // namespace
+
+BOOST_AUTO_TEST_CASE(a_box_is_a_watertight_outward_solid_with_known_volume)
+{
+  const auto report = check_mesh(box({0, 0, 0}, {2, 3, 4}));
+  BOOST_TEST(report.watertight());
+  BOOST_TEST(report.closed);
+  BOOST_TEST(report.manifold);
+  BOOST_TEST(report.outward);
+  BOOST_TEST(!report.self_intersecting);
+  BOOST_TEST(report.components == 1u);
+  BOOST_TEST(report.volume == 24.0, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(report.area == 52.0, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(report.bbox_max[2] == 4.0);
+}
+
+BOOST_AUTO_TEST_CASE(a_hole_is_reported_as_boundary_edges)
+{
+  TriangleMesh open = box({0, 0, 0}, {1, 1, 1});
+  open.triangles.resize(10);    // drop the last face
+  const auto report = check_mesh(open);
+  BOOST_TEST(!report.closed);
+  BOOST_TEST(report.boundary_edges == 4u);
+  BOOST_TEST(report.volume == 0.0);
+  BOOST_REQUIRE(!report.problems.empty());
+  BOOST_TEST(report.problems.front() == "4 boundary edges: the surface has holes");
+}
+
+BOOST_AUTO_TEST_CASE(an_inside_out_box_is_refused)
+{
+  TriangleMesh inverted = box({0, 0, 0}, {1, 1, 1});
+  for (auto &t : inverted.triangles) std::swap(t[1], t[2]);
+  const auto report = check_mesh(inverted);
+  BOOST_TEST(report.closed);
+  BOOST_TEST(!report.outward);
+  BOOST_TEST(report.volume == -1.0, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(!report.watertight());
+}
+
+BOOST_AUTO_TEST_CASE(one_flipped_triangle_is_a_misoriented_surface)
+{
+  TriangleMesh mesh = box({0, 0, 0}, {1, 1, 1});
+  std::swap(mesh.triangles[0][1], mesh.triangles[0][2]);
+  const auto report = check_mesh(mesh);
+  BOOST_TEST(report.misoriented_edges == 3u);
+  BOOST_TEST(!report.manifold);
+  BOOST_TEST(!report.watertight());
+}
+
+BOOST_AUTO_TEST_CASE(separate_and_overlapping_bodies)
+{
+  const auto apart = check_mesh(join(box({0, 0, 0}, {1, 1, 1}), box({3, 0, 0}, {4, 2, 1})));
+  BOOST_TEST(apart.watertight());
+  BOOST_TEST(apart.components == 2u);
+  BOOST_TEST(apart.volume == 3.0, boost::test_tools::tolerance(1e-12));
+
+  const auto overlapping = check_mesh(join(box({0, 0, 0}, {2, 2, 2}), box({1, 1, 1}, {3, 3, 3})));
+  BOOST_TEST(overlapping.self_intersecting);
+  BOOST_TEST(!overlapping.watertight());
+}
+
+BOOST_AUTO_TEST_CASE(stl_export_reads_back_welded_and_still_watertight)
+{
+  TempDir dir;
+  const TriangleMesh mesh = box({-1.5, 0.25, 10}, {2.5, 1.25, 12});
+  write_stl(dir.path / "box.stl", mesh, "box");
+  BOOST_TEST(fs::file_size(dir.path / "box.stl") == 84u + 50u * 12u);
+
+  const TriangleMesh back = read_stl(dir.path / "box.stl");
+  BOOST_TEST(back.vertices.size() == 8u);    // corners welded again
+  BOOST_TEST(back.triangles.size() == 12u);
+  const auto report = check_mesh(back);
+  BOOST_TEST(report.watertight());
+  BOOST_TEST(report.volume == 8.0, boost::test_tools::tolerance(1e-6));
+
+  std::ofstream(dir.path / "ascii.stl") << "solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\n"
+                                           "vertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\nendsolid t\n";
+  BOOST_TEST(read_stl(dir.path / "ascii.stl").triangles.size() == 1u);
+
+  std::ofstream(dir.path / "junk.stl") << "not a mesh";
+  BOOST_CHECK_THROW(read_stl(dir.path / "junk.stl"), StlError);
+  std::ofstream(dir.path / "short.stl") << "solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nendloop\nendfacet\n";
+  BOOST_CHECK_THROW(read_stl(dir.path / "short.stl"), StlError);
+}
