@@ -9,6 +9,10 @@ function(cephalo_target_defaults target)
   endif()
 endfunction()
 
+# Source paths relative to the checkout in error messages (LAMMPS prints __FILE__) and in
+# objects, so that builds in different folders are identical and share ccache hits.
+add_compile_options(-ffile-prefix-map=${CMAKE_SOURCE_DIR}/=)
+
 if(CEPHALO_SANITIZE)
   set(_cephalo_sanitizers -fsanitize=address,undefined -fno-sanitize-recover=undefined
                           -fno-omit-frame-pointer)

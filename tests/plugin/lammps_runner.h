@@ -29,6 +29,7 @@ struct LammpsRun {
 
 // Writes `input` to in.test inside `dir` and runs
 //   mpirun -np <ranks> lmp -in in.test -var plugin <cephaloplugin.so> -var k v ...
+// (lmp alone, as an MPI singleton, for one rank)
 // with a hard time limit, so that a hang fails the test instead of blocking it.
 LammpsRun run_lammps(const std::filesystem::path &dir, const std::string &input, int ranks,
                      const std::map<std::string, std::string> &variables = {},
