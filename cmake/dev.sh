@@ -136,7 +136,8 @@ compat() {
   src=$(bash "$repo/cmake/fetch-lammps.sh" "$build_root/_deps" "$other")
   log "compiling the plugin against $(grep -h 'define LAMMPS_VERSION' "$src/version.h" | cut -d'"' -f2) ($other)"
   cmake -G Ninja -S "$repo" -B "$build_root/compat-$other" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DLAMMPS_SOURCE_DIR="$src" -DCEPHALO_ONLY_PLUGIN=ON \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DLAMMPS_SOURCE_DIR="$src" -DCEPHALO_WERROR=ON \
+    -DCEPHALO_BUILD_MODELS=OFF -DCEPHALO_BUILD_MESHING=OFF -DCEPHALO_BUILD_AGENTS=OFF \
     -DCEPHALO_BUILD_TESTS=OFF >/dev/null
   cmake --build "$build_root/compat-$other" -j "$jobs"
 }

@@ -9,6 +9,7 @@
 #include "domain.h"
 #include "error.h"
 #include "fix_cephalo_bonds.h"
+#include "force.h"
 #include "group.h"
 #include "input.h"
 #include "memory.h"
@@ -16,6 +17,7 @@
 #include "neigh_list.h"
 #include "neigh_request.h"
 #include "neighbor.h"
+#include "pair.h"
 #include "region.h"
 #include "update.h"
 #include "variable.h"
@@ -286,6 +288,12 @@ void ComputeCephaloCrack::init()
     region->init();
   }
 
+  // The exact ghost cutoff is known only after the neighbor setup of a run (checked again in
+  // setup()); the pair cutoff plus skin catches a too long distance before LAMMPS's neighbor
+  // code would refuse the list without naming this compute.
+  const double pair_reach = force->pair ? force->pair->cutforce + neighbor->skin : 0.0;
+  check_cutoffs(std::max(pair_reach, comm->cutghostuser));
+
   // An occasional full list out to the break distance, built at each measurement: it finds
   // the reference bonds once, then the current neighbours of every atom.
   const double cutoff = std::max(break_distance, link_distance) + neighbor->skin;
@@ -321,17 +329,16 @@ void ComputeCephaloCrack::init_list(int /*id*/, NeighList *ptr)
 
 void ComputeCephaloCrack::setup()
 {
-  check_cutoffs();
+  check_cutoffs(comm->get_comm_cutoff());
 }
 
 /* ---------------------------------------------------------------------- */
 
-void ComputeCephaloCrack::check_cutoffs()
+void ComputeCephaloCrack::check_cutoffs(double ghost)
 {
   // A partner within the break distance now was within break distance + skin at the last
   // reneighboring, so it is present as a ghost atom only if that fits in the ghost cutoff.
   const double reach = std::max(break_distance, link_distance) + neighbor->skin;
-  const double ghost = comm->get_comm_cutoff();
   if (reach > ghost)
     error->all(FLERR,
                "Compute {} break distance {} / link distance {} plus neighbor skin {} exceeds the "
@@ -382,7 +389,7 @@ void ComputeCephaloCrack::measure()
 {
   if (!list) error->all(FLERR, "Compute {} was invoked before its neighbor list exists", style);
   grow_peratom();
-  check_cutoffs();
+  check_cutoffs(comm->get_comm_cutoff());
 #if defined(CEPHALO_LAMMPS_BUILD_ONE_PREFLAG)
   neighbor->build_one(list, 1);
 #else

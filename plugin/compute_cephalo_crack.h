@@ -103,7 +103,7 @@ class ComputeCephaloCrack : public Compute {
   void parse_source(Source &, const char *keyword, const char *value, bool stress_tensor);
   void resolve_source(Source &, bool stress_tensor);
   const double *per_atom_values(Source &, double *buffer);
-  void check_cutoffs();
+  void check_cutoffs(double ghost_cutoff);
   class Region *find_region() const;
   void grow_peratom();
   void measure();
