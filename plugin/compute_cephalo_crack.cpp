@@ -23,6 +23,7 @@
 #include "variable.h"
 
 #include "core/field_stats.h"
+#include "core/point_cells.h"
 #include "core/stress.h"
 #include "core/value_ref.h"
 
@@ -294,9 +295,9 @@ void ComputeCephaloCrack::init()
   const double pair_reach = force->pair ? force->pair->cutforce + neighbor->skin : 0.0;
   check_cutoffs(std::max(pair_reach, comm->cutghostuser));
 
-  // An occasional full list out to the break distance, built at each measurement: it finds
-  // the reference bonds once, then the current neighbours of every atom.
-  const double cutoff = std::max(break_distance, link_distance) + neighbor->skin;
+  // An occasional full list out to the break distance, built at each measurement after a
+  // reneighboring: it finds the reference bonds once, then the current neighbours of every atom.
+  const double cutoff = break_distance + neighbor->skin;
 #if defined(CEPHALO_LAMMPS_ADD_REQUEST)
   auto *request = neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_OCCASIONAL);
   request->set_cutoff(cutoff);
@@ -471,28 +472,24 @@ void ComputeCephaloCrack::find_crack_atoms()
   double **x = atom->x;
   const double breaksq = break_distance * break_distance;
   const double bondsq = bond_cutoff * bond_cutoff;
-  const double linksq = link_distance * link_distance;
-  const double reachsq = std::max(breaksq, linksq);
   if (region) region->prematch();
 
   double intact = 0.0;
   crack_atoms.clear();
-  link_start.assign(1, 0);
-  links.clear();
   for (int i = 0; i < nlocal; i++) peratom[i][0] = peratom[i][2] = peratom[i][3] = 0.0;
 
   for (int ii = 0; ii < list->inum; ii++) {
     const int i = list->ilist[ii];
     if (!(mask[i] & groupbit)) continue;
 
-    // group atoms now within reach (every periodic image is its own entry)
+    // group atoms now within the break distance (every periodic image is its own entry)
     near.clear();
     for (int jj = 0; jj < list->numneigh[i]; jj++) {
       const int j = list->firstneigh[i][jj] & NEIGHMASK;
       if (!(mask[j] & groupbit)) continue;
       const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
       const double rsq = dx * dx + dy * dy + dz * dz;
-      if (rsq <= reachsq) near.push_back({j, rsq, false});
+      if (rsq <= breaksq) near.push_back({tag[j], rsq, false});
     }
 
     const int count = bonds->nbond[i];
@@ -501,7 +498,7 @@ void ComputeCephaloCrack::find_crack_atoms()
       tagint &partner = bonds->partner[i][k];
       if (partner > 0) {
         auto it = near.begin();
-        while (it != near.end() && !(tag[it->index] == partner && it->rsq <= breaksq)) ++it;
+        while (it != near.end() && it->tag != partner) ++it;
         if (it == near.end()) {
           partner = -partner;
         } else {
@@ -520,12 +517,8 @@ void ComputeCephaloCrack::find_crack_atoms()
 
     peratom[i][0] = count > 0 ? static_cast<double>(broken) / count : 0.0;
     peratom[i][2] = lost;
-    if (lost >= surface_loss && (!region || region->match(x[i][0], x[i][1], x[i][2]))) {
+    if (lost >= surface_loss && (!region || region->match(x[i][0], x[i][1], x[i][2])))
       crack_atoms.push_back(i);
-      for (const auto &n : near)
-        if (n.rsq <= linksq) links.push_back(n.index);
-      link_start.push_back(static_cast<int>(links.size()));
-    }
   }
 
   FixCephaloBonds::Reference &ref = bonds->reference;
@@ -537,43 +530,89 @@ void ComputeCephaloCrack::find_crack_atoms()
 }
 
 /* ----------------------------------------------------------------------
-   crack-face atoms within the break distance of each other form clusters:
-   each cluster is labelled by its lowest atom ID, found by propagating the
-   minimum label until no rank changes one (as compute cluster/atom does)
+   crack-face atoms within the link distance of each other form clusters,
+   each labelled by its lowest atom ID: union-find joins the atoms of this
+   rank, ghost atoms carry labels across ranks, repeated until no label
+   changes anywhere
 ------------------------------------------------------------------------- */
 
 void ComputeCephaloCrack::label_clusters()
 {
-  const int nall = atom->nlocal + atom->nghost;
+  const int nlocal = atom->nlocal;
+  const int nall = nlocal + atom->nghost;
+  const int count = static_cast<int>(crack_atoms.size());
+  double **x = atom->x;
   double *label = cluster_label;
-  for (int i = 0; i < nall; i++) label[i] = 0.0;
+  std::fill(label, label + nall, 0.0);
   for (int i : crack_atoms) label[i] = static_cast<double>(atom->tag[i]);
+  forward_labels();    // ghosts learn which of them are crack-face atoms
 
-  int changed_anywhere = 1;
-  while (changed_anywhere) {
-#if defined(CEPHALO_LAMMPS_FORWARD_COMM_COMPUTE)
-    comm->forward_comm_compute(this);
-#else
-    comm->forward_comm(this);
-#endif
-    int changed = 0;
-    for (bool again = true; again;) {
-      again = false;
-      for (std::size_t c = 0; c < crack_atoms.size(); c++) {
-        const int i = crack_atoms[c];
-        for (int n = link_start[c]; n < link_start[c + 1]; n++) {
-          const double other = label[links[n]];
-          if (other > 0.0 && other < label[i]) {
-            label[i] = other;
-            again = true;
-            changed = 1;
-          }
-        }
+  // links between crack-face atoms, found in cells over just those atoms (they are few)
+  const double linksq = link_distance * link_distance;
+  cells.reset(link_distance);
+  for (int i = 0; i < nall; i++)
+    if (label[i] > 0.0) cells.add(i, x[i]);
+  link_start.assign(1, 0);
+  links.clear();
+  for (int i : crack_atoms) {
+    cells.for_each_near(x[i], [&](int j) {
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (j != i && dx * dx + dy * dy + dz * dz <= linksq) links.push_back(j);
+    });
+    link_start.push_back(static_cast<int>(links.size()));
+  }
+
+  // union-find over this rank's crack-face atoms; slot[i] is local atom i's place in crack_atoms
+  slot.assign(static_cast<std::size_t>(nlocal), -1);
+  for (int c = 0; c < count; c++) slot[crack_atoms[c]] = c;
+  parent.resize(static_cast<std::size_t>(count));
+  for (int c = 0; c < count; c++) parent[c] = c;
+  auto root = [&](int c) {
+    while (parent[c] != c) c = parent[c] = parent[parent[c]];
+    return c;
+  };
+  for (int c = 0; c < count; c++)
+    for (int n = link_start[c]; n < link_start[c + 1]; n++) {
+      const int j = links[n];
+      if (j < nlocal) {
+        const int a = root(c), b = root(slot[j]);
+        if (a != b) parent[std::max(a, b)] = std::min(a, b);
       }
     }
-    MPI_Allreduce(&changed, &changed_anywhere, 1, MPI_INT, MPI_MAX, world);
+
+  // each set takes the lowest label among its atoms and their ghost neighbours; ghosts carry
+  // the new labels to the next round until no label changes on any rank
+  std::vector<double> lowest(static_cast<std::size_t>(count));
+  while (true) {
+    std::fill(lowest.begin(), lowest.end(), std::numeric_limits<double>::infinity());
+    for (int c = 0; c < count; c++) {
+      double &low = lowest[root(c)];
+      low = std::min(low, label[crack_atoms[c]]);
+      for (int n = link_start[c]; n < link_start[c + 1]; n++)
+        if (links[n] >= nlocal) low = std::min(low, label[links[n]]);
+    }
+    int changed = 0;
+    for (int c = 0; c < count; c++) {
+      const double low = lowest[root(c)];
+      if (low < label[crack_atoms[c]]) {
+        label[crack_atoms[c]] = low;
+        changed = 1;
+      }
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &changed, 1, MPI_INT, MPI_MAX, world);
+    if (!changed) break;
+    forward_labels();
   }
   for (int i : crack_atoms) peratom[i][3] = label[i];
+}
+
+void ComputeCephaloCrack::forward_labels()
+{
+#if defined(CEPHALO_LAMMPS_FORWARD_COMM_COMPUTE)
+  comm->forward_comm_compute(this);
+#else
+  comm->forward_comm(this);
+#endif
 }
 
 int ComputeCephaloCrack::pack_forward_comm(int n, int *sendlist, double *buf, int /*pbc_flag*/,

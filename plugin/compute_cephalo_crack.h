@@ -11,6 +11,8 @@
 
 #include "compute.h"
 
+#include "core/point_cells.h"
+
 #include <string>
 #include <vector>
 
@@ -88,7 +90,7 @@ class ComputeCephaloCrack : public Compute {
   double *volume_buffer;       // per-atom volumes from a compute or variable source
   std::vector<double> values;  // group values handed to the statistics
   struct Neighbour {
-    int index;
+    tagint tag;
     double rsq;
     bool bonded;    // an intact reference bond
   };
@@ -96,6 +98,8 @@ class ComputeCephaloCrack : public Compute {
   std::vector<int> crack_atoms;     // local atoms on crack faces at the last measurement
   std::vector<int> link_start;      // crack_atoms[c]'s neighbours are links[link_start[c]..]
   std::vector<int> links;
+  std::vector<int> slot, parent;    // scratch of the cluster labelling
+  cephalo::plugin::PointCells cells;
 
   bool have_previous;
   double previous_time, previous_length, speed;
@@ -110,6 +114,7 @@ class ComputeCephaloCrack : public Compute {
   void take_reference();
   void find_crack_atoms();
   void label_clusters();
+  void forward_labels();
   void trace_crack();
   void measure_field_statistics();
   double current_time() const;

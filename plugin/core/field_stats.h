@@ -25,9 +25,14 @@ struct FieldStats {
 // sums behind mean and stdev; the order statistics are exact).
 FieldStats summarize_field(const std::vector<double> &local, MPI_Comm comm);
 
-// Collective. The k-th smallest (0-based) of all values on all ranks, found exactly by
-// histogram refinement: no rank ever holds more than its own values plus a small candidate set.
-// Precondition: 0 <= k < global count.
+// Collective. The values of the given ranks (0-based k-th smallest) among all values on all
+// ranks, found exactly by histogram refinement: no rank ever holds more than its own values plus
+// a small candidate set, and all ranks are searched for in the same collectives.
+// Throws std::out_of_range unless 0 <= k < global count for every k.
+std::vector<double> select_ranks(const std::vector<double> &local,
+                                 const std::vector<std::int64_t> &ranks, MPI_Comm comm);
+
+// Collective. select_ranks for one rank.
 double select_kth(const std::vector<double> &local, std::int64_t k, MPI_Comm comm);
 
 // Collective. Quantile q in [0, 1] with linear interpolation (numpy's default method).

@@ -73,17 +73,37 @@ BOOST_AUTO_TEST_CASE(select_kth_is_exact_for_skewed_data_with_duplicates)
 
 BOOST_AUTO_TEST_CASE(select_kth_handles_equal_values_and_extreme_ranges)
 {
-  const std::vector<double> equal(10000, 3.25);
-  BOOST_TEST(select_kth(my_share(equal), 5000, MPI_COMM_WORLD) == 3.25);
+  // sizes above the gather limit (32768) exercise the histogram rounds, small ones the gather
+  for (std::size_t size : {1000u, 40000u}) {
+    const std::vector<double> equal(size, 3.25);
+    BOOST_TEST(select_kth(my_share(equal), static_cast<std::int64_t>(size / 2), MPI_COMM_WORLD) == 3.25);
 
-  std::vector<double> wide;
-  for (int i = 0; i < 9000; ++i) wide.push_back(i % 3 == 0 ? -1e300 : (i % 3 == 1 ? 1e-300 : 1e300));
-  wide.push_back(std::numeric_limits<double>::infinity());
-  std::vector<double> sorted = wide;
+    std::vector<double> wide;
+    for (std::size_t i = 0; i < size; ++i) wide.push_back(i % 3 == 0 ? -1e300 : (i % 3 == 1 ? 1e-300 : 1e300));
+    wide.push_back(std::numeric_limits<double>::infinity());
+    std::vector<double> sorted = wide;
+    std::sort(sorted.begin(), sorted.end());
+    const auto n = static_cast<std::int64_t>(wide.size());
+    const std::vector<std::int64_t> ranks = {0, n / 3 - 1, n / 3, n / 2, n - 2, n - 1};
+    const auto found = select_ranks(my_share(wide), ranks, MPI_COMM_WORLD);
+    for (std::size_t r = 0; r < ranks.size(); ++r)
+      BOOST_TEST(found[r] == sorted[static_cast<std::size_t>(ranks[r])], "rank " << ranks[r]);
+    BOOST_CHECK_THROW(select_kth(my_share(wide), n, MPI_COMM_WORLD), std::out_of_range);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(many_ranks_are_found_together)
+{
+  std::mt19937_64 random(7);
+  std::exponential_distribution<double> spread(0.01);
+  std::vector<double> all(100000);
+  for (auto &v : all) v = std::floor(spread(random));    // skewed, many ties
+  std::vector<double> sorted = all;
   std::sort(sorted.begin(), sorted.end());
-  for (std::int64_t k : {0L, 2999L, 3000L, 6000L, 9000L})
-    BOOST_TEST(select_kth(my_share(wide), k, MPI_COMM_WORLD) == sorted[static_cast<std::size_t>(k)]);
-  BOOST_CHECK_THROW(select_kth(my_share(wide), 9001, MPI_COMM_WORLD), std::out_of_range);
+  const std::vector<std::int64_t> ranks = {49999, 50000, 94999, 95000, 5, 99999};
+  const auto found = select_ranks(my_share(all), ranks, MPI_COMM_WORLD);
+  for (std::size_t r = 0; r < ranks.size(); ++r)
+    BOOST_TEST(found[r] == sorted[static_cast<std::size_t>(ranks[r])], "rank " << ranks[r]);
 }
 
 BOOST_AUTO_TEST_CASE(summary_matches_a_serial_reference)
