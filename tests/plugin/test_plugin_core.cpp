@@ -4,12 +4,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include "core/field_stats.h"
+#include "core/point_cells.h"
 #include "core/stress.h"
 #include "core/value_ref.h"
 
 #include <mpi.h>
 
 #include <algorithm>
+#include <array>
+#include <set>
 #include <cmath>
 #include <random>
 
@@ -145,6 +148,31 @@ BOOST_AUTO_TEST_CASE(summary_of_tiny_and_empty_fields)
   std::vector<double> with_nan = {1.0, 2.0};
   if (rank() == ranks() - 1) with_nan.push_back(std::nan(""));
   BOOST_TEST(std::isnan(summarize_field(with_nan, MPI_COMM_WORLD).p95));
+}
+
+BOOST_AUTO_TEST_CASE(point_cells_find_every_point_within_one_cell)
+{
+  // points on a skewed grid, some at negative coordinates; compare with brute force
+  std::vector<std::array<double, 3>> points;
+  for (int i = 0; i < 400; ++i)
+    points.push_back({-7.3 + 0.37 * (i % 40), -2.0 + 0.61 * (i / 40) + 0.05 * (i % 3), 0.13 * (i % 7)});
+  PointCells cells(1.25);
+  for (int i = 0; i < static_cast<int>(points.size()); ++i) cells.add(i, points[i].data());
+  for (std::size_t i = 0; i < points.size(); i += 13) {
+    std::set<int> found;
+    cells.for_each_near(points[i].data(), [&](int j) {
+      const double dx = points[j][0] - points[i][0], dy = points[j][1] - points[i][1],
+                   dz = points[j][2] - points[i][2];
+      if (dx * dx + dy * dy + dz * dz <= 1.25 * 1.25) found.insert(j);
+    });
+    std::set<int> expected;
+    for (std::size_t j = 0; j < points.size(); ++j) {
+      const double dx = points[j][0] - points[i][0], dy = points[j][1] - points[i][1],
+                   dz = points[j][2] - points[i][2];
+      if (dx * dx + dy * dy + dz * dz <= 1.25 * 1.25) expected.insert(static_cast<int>(j));
+    }
+    BOOST_TEST(found == expected, "point " << i);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(value_references_parse_like_lammps)
