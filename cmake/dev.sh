@@ -41,7 +41,7 @@ packages=(
   libboost-test-dev
 )
 
-log() { printf '\033[1m[cephalo]\033[0m %s\n' "$*" >&2; }
+log() { printf '\033[1m[cephalo %4ss]\033[0m %s\n' "$SECONDS" "$*" >&2; }
 
 as_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@"
@@ -84,7 +84,7 @@ build_lammps() {
       -DCMAKE_EXE_LINKER_FLAGS=-Wl,--disable-new-dtags \
       -DCMAKE_SHARED_LINKER_FLAGS=-Wl,--disable-new-dtags >/dev/null
   fi
-  log "building LAMMPS (first time: about 8 minutes on 2 cores)"
+  log "building LAMMPS (the first build takes a few minutes)"
   if ! cmake --build "$lammps_build" -j "$jobs" >"$lammps_build/cephalo-build.log" 2>&1; then
     tail -n 40 "$lammps_build/cephalo-build.log" >&2
     log "LAMMPS build failed; full log: $lammps_build/cephalo-build.log"
