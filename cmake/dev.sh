@@ -120,7 +120,7 @@ run_tests() {
 demo() {
   build default
   log "running examples/crack on 2 MPI ranks"
-  bash "$repo/examples/crack/run.sh" "$build_root/default" "$lammps_build/lmp"
+  bash "$repo/examples/crack/run.sh" "$build_root/default" "$lammps_build/lmp" -var images 1000
 }
 
 bench() {
