@@ -28,7 +28,7 @@ Fix *bonds_creator(LAMMPS *lmp, int argc, char **argv)
 }    // namespace
 
 extern "C" __attribute__((visibility("default"))) void lammpsplugin_init(void *lmp, void *handle,
-                                                                          void *regfunc)
+                                                                         void *regfunc)
 {
   auto *host = static_cast<LAMMPS *>(lmp);
   // LAMMPS has no ABI check of its own: class layouts differ between versions, so a plugin

@@ -29,10 +29,10 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <stdexcept>
 
 using namespace LAMMPS_NS;
@@ -57,12 +57,10 @@ void store_stats(double *out, const FieldStats &stats)
 
 ComputeCephaloCrack::ComputeCephaloCrack(LAMMPS *lmp, int narg, char **arg) :
     Compute(lmp, narg, arg), bond_cutoff(0.0), break_distance(0.0), link_distance(0.0), axis(0),
-    direction(1.0),
-    origin_first(true), origin_value(0.0), surface_loss(2), region(nullptr), id_fix(nullptr),
-    bonds(nullptr), list(nullptr), nmax(0), peratom(nullptr), cluster_label(nullptr),
-    source_buffer(nullptr),
-    volume_buffer(nullptr), have_previous(false), previous_time(0.0), previous_length(0.0),
-    speed(0.0)
+    direction(1.0), origin_first(true), origin_value(0.0), surface_loss(2), region(nullptr),
+    id_fix(nullptr), bonds(nullptr), list(nullptr), nmax(0), peratom(nullptr),
+    cluster_label(nullptr), source_buffer(nullptr), volume_buffer(nullptr), have_previous(false),
+    previous_time(0.0), previous_length(0.0), speed(0.0)
 {
   if (atom->tag_enable == 0) error->all(FLERR, "Compute {} requires atom IDs", style);
 
@@ -99,9 +97,12 @@ ComputeCephaloCrack::ComputeCephaloCrack(LAMMPS *lmp, int narg, char **arg) :
         if (value[0] == '-') direction = -1.0;
         ++value;
       }
-      if (strcmp(value, "x") == 0) axis = 0;
-      else if (strcmp(value, "y") == 0) axis = 1;
-      else if (strcmp(value, "z") == 0) axis = 2;
+      if (strcmp(value, "x") == 0)
+        axis = 0;
+      else if (strcmp(value, "y") == 0)
+        axis = 1;
+      else if (strcmp(value, "z") == 0)
+        axis = 2;
       else
         error->all(FLERR, "Compute {} keyword axis needs x, y, z, -x, -y or -z, got {}", style,
                    arg[iarg + 1]);
@@ -211,18 +212,18 @@ void ComputeCephaloCrack::parse_source(Source &source, const char *keyword, cons
   source.id = ref.id;
   source.column = ref.column;
   switch (ref.kind) {
-    case cephalo::plugin::ValueRef::Kind::Number:
-      if (!(ref.number > 0.0))
-        error->all(FLERR, "Compute {} keyword volume needs a volume > 0, got {}", style, value);
-      source.kind = Source::CONSTANT;
-      source.constant = ref.number;
-      break;
-    case cephalo::plugin::ValueRef::Kind::Compute:
-      source.kind = Source::COMPUTE;
-      break;
-    case cephalo::plugin::ValueRef::Kind::Variable:
-      source.kind = Source::VARIABLE;
-      break;
+  case cephalo::plugin::ValueRef::Kind::Number:
+    if (!(ref.number > 0.0))
+      error->all(FLERR, "Compute {} keyword volume needs a volume > 0, got {}", style, value);
+    source.kind = Source::CONSTANT;
+    source.constant = ref.number;
+    break;
+  case cephalo::plugin::ValueRef::Kind::Compute:
+    source.kind = Source::COMPUTE;
+    break;
+  case cephalo::plugin::ValueRef::Kind::Variable:
+    source.kind = Source::VARIABLE;
+    break;
   }
   if (stress_tensor && (source.kind != Source::COMPUTE || source.column != 0))
     error->all(FLERR,
@@ -360,8 +361,7 @@ void ComputeCephaloCrack::compute_vector()
 void ComputeCephaloCrack::compute_peratom()
 {
   invoked_peratom = update->ntimestep;
-  if (!((invoked_flag & Compute::INVOKED_VECTOR) && invoked_vector == update->ntimestep))
-    measure();
+  if (!((invoked_flag & Compute::INVOKED_VECTOR) && invoked_vector == update->ntimestep)) measure();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -649,7 +649,8 @@ void ComputeCephaloCrack::trace_crack()
     part[2] = std::min(part[2], along);
   }
   std::vector<double> mine;
-  for (const auto &[label, part] : parts) mine.insert(mine.end(), {label, part[0], part[1], part[2]});
+  for (const auto &[label, part] : parts)
+    mine.insert(mine.end(), {label, part[0], part[1], part[2]});
   int nprocs = 1;
   MPI_Comm_size(world, &nprocs);
   int size = static_cast<int>(mine.size());
@@ -766,8 +767,10 @@ void ComputeCephaloCrack::measure_field_statistics()
     }
     const double *per_atom_volume = nullptr;
     double constant_volume = bonds->reference.volume_per_atom;
-    if (volume.kind == Source::CONSTANT) constant_volume = volume.constant;
-    else if (volume.kind != Source::AUTO) per_atom_volume = per_atom_values(volume, volume_buffer);
+    if (volume.kind == Source::CONSTANT)
+      constant_volume = volume.constant;
+    else if (volume.kind != Source::AUTO)
+      per_atom_volume = per_atom_values(volume, volume_buffer);
 
     values.clear();
     for (int i = 0; i < nlocal; i++) {
@@ -798,5 +801,5 @@ void ComputeCephaloCrack::measure_field_statistics()
 double ComputeCephaloCrack::memory_usage()
 {
   return static_cast<double>(nmax) * 7.0 * sizeof(double) +
-      static_cast<double>(values.capacity()) * sizeof(double);
+         static_cast<double>(values.capacity()) * sizeof(double);
 }

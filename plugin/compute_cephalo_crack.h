@@ -70,8 +70,8 @@ class ComputeCephaloCrack : public Compute {
   double bond_cutoff;
   double break_distance;
   double link_distance;    // crack-face atoms this close belong to one crack or void
-  int axis;            // 0, 1, 2 for x, y, z
-  double direction;    // +1 or -1: the crack runs towards increasing or decreasing coordinate
+  int axis;                // 0, 1, 2 for x, y, z
+  double direction;        // +1 or -1: the crack runs towards increasing or decreasing coordinate
   bool origin_first;
   double origin_value;
   int surface_loss;    // lost neighbours that make an atom part of a crack face
@@ -84,19 +84,19 @@ class ComputeCephaloCrack : public Compute {
   class NeighList *list;
 
   int nmax;
-  double **peratom;            // per atom: damage, von Mises, lost neighbours, cluster
-  double *cluster_label;       // lowest atom ID of the crack-face cluster (0: none), with ghosts
-  double *source_buffer;       // per-atom values of a variable source
-  double *volume_buffer;       // per-atom volumes from a compute or variable source
-  std::vector<double> values;  // group values handed to the statistics
+  double **peratom;              // per atom: damage, von Mises, lost neighbours, cluster
+  double *cluster_label;         // lowest atom ID of the crack-face cluster (0: none), with ghosts
+  double *source_buffer;         // per-atom values of a variable source
+  double *volume_buffer;         // per-atom volumes from a compute or variable source
+  std::vector<double> values;    // group values handed to the statistics
   struct Neighbour {
     tagint tag;
     double rsq;
     bool bonded;    // an intact reference bond
   };
-  std::vector<Neighbour> near;      // scratch: an atom's current neighbours
-  std::vector<int> crack_atoms;     // local atoms on crack faces at the last measurement
-  std::vector<int> link_start;      // crack_atoms[c]'s neighbours are links[link_start[c]..]
+  std::vector<Neighbour> near;     // scratch: an atom's current neighbours
+  std::vector<int> crack_atoms;    // local atoms on crack faces at the last measurement
+  std::vector<int> link_start;     // crack_atoms[c]'s neighbours are links[link_start[c]..]
   std::vector<int> links;
   std::vector<int> slot, parent;    // scratch of the cluster labelling
   cephalo::plugin::PointCells cells;

@@ -55,8 +55,7 @@ void FixCephaloBonds::set_capacity(int columns)
   memory->create(wider, nmax, columns, "cephalo/crack:partner");
   const int keep = std::min(columns, maxbond);
   if (partner)
-    for (int i = 0; i < nmax; i++)
-      std::copy(partner[i], partner[i] + keep, wider[i]);
+    for (int i = 0; i < nmax; i++) std::copy(partner[i], partner[i] + keep, wider[i]);
   memory->destroy(partner);
   partner = wider;
   maxbond = columns;
@@ -92,7 +91,8 @@ int FixCephaloBonds::unpack_exchange(int nlocal, double *buf)
 {
   int m = 0;
   nbond[nlocal] = static_cast<int>(ubuf(buf[m++]).i);
-  for (int k = 0; k < nbond[nlocal]; k++) partner[nlocal][k] = static_cast<tagint>(ubuf(buf[m++]).i);
+  for (int k = 0; k < nbond[nlocal]; k++)
+    partner[nlocal][k] = static_cast<tagint>(ubuf(buf[m++]).i);
   return m;
 }
 
@@ -136,7 +136,8 @@ void FixCephaloBonds::unpack_restart(int nlocal, int nth)
     error->one(FLERR, "Restart file has {} bonds for an atom, fix {} expects at most {}", count,
                style, maxbond);
   nbond[nlocal] = count;
-  for (int k = 0; k < count; k++) partner[nlocal][k] = static_cast<tagint>(ubuf(extra[nlocal][m++]).i);
+  for (int k = 0; k < count; k++)
+    partner[nlocal][k] = static_cast<tagint>(ubuf(extra[nlocal][m++]).i);
 }
 
 int FixCephaloBonds::size_restart(int i)

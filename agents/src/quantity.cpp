@@ -19,24 +19,40 @@ struct UnitEntry {
 
 // Longer spellings first where one is a prefix of another ("mm" before "m").
 constexpr UnitEntry kUnits[] = {
-    {"millimeters", Dimension::Length, 1.0},    {"millimetres", Dimension::Length, 1.0},
-    {"millimeter", Dimension::Length, 1.0},     {"millimetre", Dimension::Length, 1.0},
-    {"centimeters", Dimension::Length, 10.0},   {"centimetres", Dimension::Length, 10.0},
-    {"centimeter", Dimension::Length, 10.0},    {"centimetre", Dimension::Length, 10.0},
-    {"micrometers", Dimension::Length, 1e-3},   {"micrometres", Dimension::Length, 1e-3},
-    {"micrometer", Dimension::Length, 1e-3},    {"micrometre", Dimension::Length, 1e-3},
-    {"microns", Dimension::Length, 1e-3},       {"micron", Dimension::Length, 1e-3},
-    {"meters", Dimension::Length, 1000.0},      {"metres", Dimension::Length, 1000.0},
-    {"meter", Dimension::Length, 1000.0},       {"metre", Dimension::Length, 1000.0},
-    {"mm", Dimension::Length, 1.0},             {"cm", Dimension::Length, 10.0},
-    {"\xC2\xB5m", Dimension::Length, 1e-3},     {"\xCE\xBCm", Dimension::Length, 1e-3},
-    {"um", Dimension::Length, 1e-3},            {"nm", Dimension::Length, 1e-6},
+    {"millimeters", Dimension::Length, 1.0},
+    {"millimetres", Dimension::Length, 1.0},
+    {"millimeter", Dimension::Length, 1.0},
+    {"millimetre", Dimension::Length, 1.0},
+    {"centimeters", Dimension::Length, 10.0},
+    {"centimetres", Dimension::Length, 10.0},
+    {"centimeter", Dimension::Length, 10.0},
+    {"centimetre", Dimension::Length, 10.0},
+    {"micrometers", Dimension::Length, 1e-3},
+    {"micrometres", Dimension::Length, 1e-3},
+    {"micrometer", Dimension::Length, 1e-3},
+    {"micrometre", Dimension::Length, 1e-3},
+    {"microns", Dimension::Length, 1e-3},
+    {"micron", Dimension::Length, 1e-3},
+    {"meters", Dimension::Length, 1000.0},
+    {"metres", Dimension::Length, 1000.0},
+    {"meter", Dimension::Length, 1000.0},
+    {"metre", Dimension::Length, 1000.0},
+    {"mm", Dimension::Length, 1.0},
+    {"cm", Dimension::Length, 10.0},
+    {"\xC2\xB5m", Dimension::Length, 1e-3},
+    {"\xCE\xBCm", Dimension::Length, 1e-3},
+    {"um", Dimension::Length, 1e-3},
+    {"nm", Dimension::Length, 1e-6},
     {"m", Dimension::Length, 1000.0},
-    {"degrees", Dimension::Angle, 1.0},         {"degree", Dimension::Angle, 1.0},
-    {"deg", Dimension::Angle, 1.0},             {"\xC2\xB0", Dimension::Angle, 1.0},
-    {"radians", Dimension::Angle, kDegreesPerRadian}, {"radian", Dimension::Angle, kDegreesPerRadian},
+    {"degrees", Dimension::Angle, 1.0},
+    {"degree", Dimension::Angle, 1.0},
+    {"deg", Dimension::Angle, 1.0},
+    {"\xC2\xB0", Dimension::Angle, 1.0},
+    {"radians", Dimension::Angle, kDegreesPerRadian},
+    {"radian", Dimension::Angle, kDegreesPerRadian},
     {"rad", Dimension::Angle, kDegreesPerRadian},
-    {"percent", Dimension::Fraction, 0.01},     {"%", Dimension::Fraction, 0.01},
+    {"percent", Dimension::Fraction, 0.01},
+    {"%", Dimension::Fraction, 0.01},
 };
 
 bool is_word_char(char c)
@@ -48,7 +64,8 @@ bool starts_with_ci(std::string_view text, std::string_view prefix)
 {
   if (text.size() < prefix.size()) return false;
   for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+    if (std::tolower(static_cast<unsigned char>(text[i])) !=
+        std::tolower(static_cast<unsigned char>(prefix[i])))
       return false;
   return true;
 }
@@ -88,9 +105,9 @@ std::vector<QuantityMatch> find_quantities(std::string_view text)
   while (pos < text.size()) {
     const char c = text[pos];
     const bool sign = (c == '-' || c == '+') && pos + 1 < text.size() &&
-        std::isdigit(static_cast<unsigned char>(text[pos + 1]));
+                      std::isdigit(static_cast<unsigned char>(text[pos + 1]));
     const bool starts = (std::isdigit(static_cast<unsigned char>(c)) || sign) &&
-        (pos == 0 || !is_word_char(text[pos - 1]));
+                        (pos == 0 || !is_word_char(text[pos - 1]));
     if (!starts) {
       ++pos;
       continue;

@@ -39,7 +39,8 @@ Envelope decode(const std::vector<std::string> &frames, const Limits &limits)
                                          std::to_string(limits.max_message_bytes));
   if (frames.size() < 3)
     throw ProtocolError("bad_frames", "a message needs at least 3 frames (protocol, header, "
-                                      "body), got " + std::to_string(frames.size()));
+                                      "body), got " +
+                                          std::to_string(frames.size()));
   if (frames.size() - 3 > limits.max_attachments)
     throw ProtocolError("too_large", std::to_string(frames.size() - 3) +
                                          " attachments exceed the limit of " +
@@ -56,9 +57,9 @@ Envelope decode(const std::vector<std::string> &frames, const Limits &limits)
   if (status != std::errc() || end != last || first == last)
     throw ProtocolError("bad_protocol", "the first frame must be '" + prefix + "<version>'");
   if (version != kProtocolVersion)
-    throw ProtocolError("unsupported_version", "protocol version " + std::to_string(version) +
-                                                   " is not spoken here; supported: " +
-                                                   std::to_string(kProtocolVersion));
+    throw ProtocolError("unsupported_version",
+                        "protocol version " + std::to_string(version) +
+                            " is not spoken here; supported: " + std::to_string(kProtocolVersion));
 
   for (int i : {1, 2})
     if (frames[i].size() > limits.max_json_bytes)

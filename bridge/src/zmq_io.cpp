@@ -7,7 +7,8 @@ namespace cephalo::bridge {
 
 void send_frames(zmq::socket_t &socket, const std::vector<std::string> &frames)
 {
-  if (frames.empty()) throw std::invalid_argument("send_frames: a message needs at least one frame");
+  if (frames.empty())
+    throw std::invalid_argument("send_frames: a message needs at least one frame");
   for (std::size_t i = 0; i < frames.size(); ++i) {
     const auto flags = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
     if (!socket.send(zmq::buffer(frames[i]), flags))

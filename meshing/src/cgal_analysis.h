@@ -11,9 +11,9 @@ namespace cephalo::meshing::detail {
 struct CgalAnalysis {
   bool polygon_mesh = false;    // the triangles form a valid oriented 2-manifold
   bool self_intersecting = false;
-  bool bounds_volume = false;   // closed, not self-intersecting, outer shells outward
+  bool bounds_volume = false;    // closed, not self-intersecting, outer shells outward
   std::size_t components = 0;
-  double volume = 0.0;          // signed: negative when the shell faces inward
+  double volume = 0.0;    // signed: negative when the shell faces inward
   double area = 0.0;
 };
 

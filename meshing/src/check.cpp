@@ -50,7 +50,8 @@ MeshReport check_mesh(const TriangleMesh &mesh)
     const auto &a = mesh.vertices[t[0]], &b = mesh.vertices[t[1]], &c = mesh.vertices[t[2]];
     const double u[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
     const double w[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
-    const double n[3] = {u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]};
+    const double n[3] = {u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2],
+                         u[0] * w[1] - u[1] * w[0]};
     if (n[0] == 0.0 && n[1] == 0.0 && n[2] == 0.0) report.degenerate_triangles++;
     for (int k = 0; k < 3; ++k) {
       const std::uint32_t from = t[k], to = t[(k + 1) % 3];
@@ -60,9 +61,12 @@ MeshReport check_mesh(const TriangleMesh &mesh)
   }
   for (const auto &[edge, use] : edges) {
     const int count = use.forward + use.backward;
-    if (count == 1) report.boundary_edges++;
-    else if (count > 2) report.nonmanifold_edges++;
-    else if (use.forward != 1) report.misoriented_edges++;
+    if (count == 1)
+      report.boundary_edges++;
+    else if (count > 2)
+      report.nonmanifold_edges++;
+    else if (use.forward != 1)
+      report.misoriented_edges++;
   }
   report.closed = report.boundary_edges == 0 && report.nonmanifold_edges == 0;
 
@@ -75,9 +79,11 @@ MeshReport check_mesh(const TriangleMesh &mesh)
   report.outward = cgal.bounds_volume;
 
   if (report.boundary_edges)
-    problems.push_back(std::to_string(report.boundary_edges) + " boundary edges: the surface has holes");
+    problems.push_back(std::to_string(report.boundary_edges) +
+                       " boundary edges: the surface has holes");
   if (report.nonmanifold_edges)
-    problems.push_back(std::to_string(report.nonmanifold_edges) + " edges are shared by more than two triangles");
+    problems.push_back(std::to_string(report.nonmanifold_edges) +
+                       " edges are shared by more than two triangles");
   if (report.misoriented_edges)
     problems.push_back(std::to_string(report.misoriented_edges) +
                        " edges join triangles of opposite winding");

@@ -28,7 +28,7 @@ void put_f32(std::string &out, float value)
 std::uint32_t get_u32(const unsigned char *p)
 {
   return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
-      static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
 }
 
 float get_f32(const unsigned char *p)
@@ -68,7 +68,8 @@ TriangleMesh read_binary(const std::string &bytes, const std::filesystem::path &
       for (int k = 0; k < 3; ++k) c[k] = get_f32(facet + 12 + 12 * v + 4 * k);
       for (float value : c)
         if (!std::isfinite(value))
-          throw StlError(path.string() + ": facet " + std::to_string(t) + " has a non-finite coordinate");
+          throw StlError(path.string() + ": facet " + std::to_string(t) +
+                         " has a non-finite coordinate");
       triangle[v] = welder.index(c);
     }
     welder.mesh.triangles.push_back(triangle);
@@ -91,7 +92,8 @@ TriangleMesh read_ascii(const std::string &text, const std::filesystem::path &pa
       if (!(in >> x >> y >> z) || !std::isfinite(x) || !std::isfinite(y) || !std::isfinite(z))
         throw StlError(path.string() + ": bad vertex in facet " + std::to_string(facets));
       if (corner == 3)
-        throw StlError(path.string() + ": facet " + std::to_string(facets) + " has more than 3 vertices");
+        throw StlError(path.string() + ": facet " + std::to_string(facets) +
+                       " has more than 3 vertices");
       c = {static_cast<float>(x), static_cast<float>(y), static_cast<float>(z)};
       triangle[corner++] = welder.index(c);
     } else if (word == "endfacet") {
@@ -109,7 +111,8 @@ TriangleMesh read_ascii(const std::string &text, const std::filesystem::path &pa
 
 }    // namespace
 
-void write_stl(const std::filesystem::path &path, const TriangleMesh &mesh, std::string_view solid_name)
+void write_stl(const std::filesystem::path &path, const TriangleMesh &mesh,
+               std::string_view solid_name)
 {
   std::string out;
   out.reserve(84 + 50 * mesh.triangles.size());
@@ -122,8 +125,9 @@ void write_stl(const std::filesystem::path &path, const TriangleMesh &mesh, std:
     std::array<std::array<double, 3>, 3> p;
     for (int v = 0; v < 3; ++v) {
       if (triangle[v] >= mesh.vertices.size())
-        throw std::out_of_range("write_stl: triangle refers to vertex " + std::to_string(triangle[v]) +
-                                " of " + std::to_string(mesh.vertices.size()));
+        throw std::out_of_range("write_stl: triangle refers to vertex " +
+                                std::to_string(triangle[v]) + " of " +
+                                std::to_string(mesh.vertices.size()));
       p[v] = mesh.vertices[triangle[v]];
     }
     const double ux = p[1][0] - p[0][0], uy = p[1][1] - p[0][1], uz = p[1][2] - p[0][2];
@@ -148,7 +152,8 @@ TriangleMesh read_stl(const std::filesystem::path &path)
   const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   if (bytes.size() >= 84) {
     const std::uint32_t count = get_u32(reinterpret_cast<const unsigned char *>(bytes.data()) + 80);
-    if (bytes.size() == 84 + 50 * static_cast<std::uint64_t>(count)) return read_binary(bytes, path);
+    if (bytes.size() == 84 + 50 * static_cast<std::uint64_t>(count))
+      return read_binary(bytes, path);
   }
   if (bytes.compare(0, 5, "solid") == 0) return read_ascii(bytes, path);
   throw StlError(path.string() + ": neither binary STL (size does not match its facet count) "

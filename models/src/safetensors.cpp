@@ -26,9 +26,9 @@ struct DTypeEntry {
   std::size_t size;
 };
 constexpr DTypeEntry kDTypes[] = {
-    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
+    {DType::F64, "F64", 8},   {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
     {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2}, {DType::I8, "I8", 1},  {DType::U8, "U8", 1},
+    {DType::I16, "I16", 2},   {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
     {DType::Bool, "BOOL", 1},
 };
 
@@ -74,7 +74,8 @@ TensorInfo parse_tensor(const std::string &name, const nlohmann::json &value,
     elements *= extent;
     info.shape.push_back(static_cast<std::int64_t>(extent));
   }
-  if (elements > std::numeric_limits<std::uint64_t>::max() / known->size) fail("shape is too large");
+  if (elements > std::numeric_limits<std::uint64_t>::max() / known->size)
+    fail("shape is too large");
 
   const auto offsets = value.find("data_offsets");
   if (offsets == value.end() || !offsets->is_array() || offsets->size() != 2 ||
@@ -130,7 +131,8 @@ SafetensorsHeader parse_safetensors_header(std::string_view json, std::uint64_t 
     if (name == "__metadata__") {
       if (!value.is_object()) throw FormatError("__metadata__ is not an object");
       for (const auto &[key, text] : value.items()) {
-        if (!text.is_string()) throw FormatError("__metadata__ entry " + in_quotes(key) + " is not a string");
+        if (!text.is_string())
+          throw FormatError("__metadata__ entry " + in_quotes(key) + " is not a string");
         header.metadata[key] = text.get<std::string>();
       }
       continue;
@@ -147,7 +149,8 @@ SafetensorsHeader parse_safetensors_header(std::string_view json, std::uint64_t 
   std::uint64_t expected = 0;
   for (const auto &tensor : header.tensors) {
     if (tensor.offset < expected)
-      throw FormatError("tensor " + in_quotes(tensor.name) + " overlaps the bytes of another tensor");
+      throw FormatError("tensor " + in_quotes(tensor.name) +
+                        " overlaps the bytes of another tensor");
     if (tensor.offset > expected)
       throw FormatError("bytes " + std::to_string(expected) + ".." + std::to_string(tensor.offset) +
                         " before tensor " + in_quotes(tensor.name) + " belong to no tensor");
@@ -195,7 +198,8 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path &path)
   }
   ::close(fd);
 
-  if (mapping->size < 8) fail("too short for a safetensors file (" + std::to_string(mapping->size) + " bytes)");
+  if (mapping->size < 8)
+    fail("too short for a safetensors file (" + std::to_string(mapping->size) + " bytes)");
   std::uint64_t header_size = 0;
   for (int b = 7; b >= 0; --b)
     header_size = (header_size << 8) | static_cast<std::uint8_t>(mapping->bytes[b]);
@@ -264,11 +268,13 @@ void write_safetensors(const std::filesystem::path &path, const std::vector<Tens
   for (const auto &tensor : tensors) {
     std::uint64_t elements = 1;
     for (auto extent : tensor.shape) {
-      if (extent < 0) throw std::invalid_argument("tensor " + in_quotes(tensor.name) + " has a negative extent");
+      if (extent < 0)
+        throw std::invalid_argument("tensor " + in_quotes(tensor.name) + " has a negative extent");
       elements *= static_cast<std::uint64_t>(extent);
     }
     const std::uint64_t nbytes = elements * dtype_size(tensor.dtype);
-    if (header.contains(tensor.name)) throw std::invalid_argument("tensor " + in_quotes(tensor.name) + " given twice");
+    if (header.contains(tensor.name))
+      throw std::invalid_argument("tensor " + in_quotes(tensor.name) + " given twice");
     header[tensor.name] = {{"dtype", dtype_name(tensor.dtype)},
                            {"shape", tensor.shape},
                            {"data_offsets", {offset, offset + nbytes}}};
@@ -281,7 +287,8 @@ void write_safetensors(const std::filesystem::path &path, const std::vector<Tens
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw std::runtime_error("cannot write " + path.string());
   unsigned char length[8];
-  for (int b = 0; b < 8; ++b) length[b] = static_cast<unsigned char>((text.size() >> (8 * b)) & 0xFF);
+  for (int b = 0; b < 8; ++b)
+    length[b] = static_cast<unsigned char>((text.size() >> (8 * b)) & 0xFF);
   out.write(reinterpret_cast<const char *>(length), 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   for (std::size_t i = 0; i < tensors.size(); ++i)

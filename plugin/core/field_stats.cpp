@@ -49,8 +49,8 @@ struct Target {
 
 }    // namespace
 
-std::vector<double> select_ranks(const std::vector<double> &local, const std::vector<std::int64_t> &ranks,
-                                 MPI_Comm comm)
+std::vector<double> select_ranks(const std::vector<double> &local,
+                                 const std::vector<std::int64_t> &ranks, MPI_Comm comm)
 {
   const std::int64_t total = global_count(local.size(), comm);
   std::vector<Target> targets;
@@ -81,7 +81,8 @@ std::vector<double> select_ranks(const std::vector<double> &local, const std::ve
         bounds[2 * r] = std::min(bounds[2 * r], v);
         bounds[2 * r + 1] = std::min(bounds[2 * r + 1], -v);
       }
-    MPI_Allreduce(MPI_IN_PLACE, bounds.data(), static_cast<int>(bounds.size()), MPI_DOUBLE, MPI_MIN, comm);
+    MPI_Allreduce(MPI_IN_PLACE, bounds.data(), static_cast<int>(bounds.size()), MPI_DOUBLE, MPI_MIN,
+                  comm);
 
     histograms.assign(refine.size() * kBins, 0LL);
     std::vector<double> scales(refine.size());
@@ -153,8 +154,8 @@ std::vector<double> select_ranks(const std::vector<double> &local, const std::ve
     if (all_size > std::numeric_limits<int>::max())
       throw std::overflow_error("select_ranks: candidate set too large to gather");
     std::vector<double> all(static_cast<std::size_t>(all_size));
-    MPI_Allgatherv(send.data(), static_cast<int>(send.size()), MPI_DOUBLE, all.data(),
-                   sizes.data(), displs.data(), MPI_DOUBLE, comm);
+    MPI_Allgatherv(send.data(), static_cast<int>(send.size()), MPI_DOUBLE, all.data(), sizes.data(),
+                   displs.data(), MPI_DOUBLE, comm);
     for (int p = 0; p < parts; ++p) {
       std::vector<double> pool;
       for (int q = 0; q < nprocs; ++q) {
@@ -235,12 +236,13 @@ FieldStats summarize_field(const std::vector<double> &local, MPI_Comm comm)
   MPI_Allreduce(&mymax, &stats.max, 1, MPI_DOUBLE, MPI_MAX, comm);
 
   // median and 95th percentile from one search for their four order statistics
-  const QuantilePlan median = plan_quantile(0.5, stats.count), p95 = plan_quantile(0.95, stats.count);
+  const QuantilePlan median = plan_quantile(0.5, stats.count),
+                     p95 = plan_quantile(0.95, stats.count);
   const std::int64_t last = stats.count - 1;
-  const auto v = select_ranks(local,
-                              {median.below, std::min(median.below + 1, last), p95.below,
-                               std::min(p95.below + 1, last)},
-                              comm);
+  const auto v = select_ranks(
+      local,
+      {median.below, std::min(median.below + 1, last), p95.below, std::min(p95.below + 1, last)},
+      comm);
   stats.median = median.fraction == 0.0 ? v[0] : v[0] + median.fraction * (v[1] - v[0]);
   stats.p95 = p95.fraction == 0.0 ? v[2] : v[2] + p95.fraction * (v[3] - v[2]);
   return stats;

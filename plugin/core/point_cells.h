@@ -20,7 +20,10 @@ class PointCells {
     cells_.clear();
   }
 
-  void add(int id, const double *x) { cells_[key(cell_of(x[0]), cell_of(x[1]), cell_of(x[2]))].push_back(id); }
+  void add(int id, const double *x)
+  {
+    cells_[key(cell_of(x[0]), cell_of(x[1]), cell_of(x[2]))].push_back(id);
+  }
 
   // Calls visit(id) for every point in the 27 cells around x: all points within one cell size
   // of x, and some farther ones that the caller filters by distance.
@@ -46,7 +49,7 @@ class PointCells {
   {
     const std::uint64_t mask = (1ULL << 21) - 1;
     return (static_cast<std::uint64_t>(cx) & mask) | (static_cast<std::uint64_t>(cy) & mask) << 21 |
-        (static_cast<std::uint64_t>(cz) & mask) << 42;
+           (static_cast<std::uint64_t>(cz) & mask) << 42;
   }
 
   double inverse_ = 1.0;

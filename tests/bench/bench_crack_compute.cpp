@@ -47,7 +47,8 @@ int rank()
 
 void command(void *lmp, const std::string &text)
 {
-  if (std::getenv("CEPHALO_BENCH_TRACE") && rank() == 0) std::fprintf(stderr, "> %s\n", text.c_str());
+  if (std::getenv("CEPHALO_BENCH_TRACE") && rank() == 0)
+    std::fprintf(stderr, "> %s\n", text.c_str());
   lammps_command(lmp, text.c_str());
   if (lammps_has_error(lmp)) {
     char message[2048];
@@ -108,15 +109,16 @@ Timing measure(void *lmp, const std::string &name, int steps, int repeats)
 
 void print_table(const std::vector<Timing> &rows)
 {
-  std::printf("\n| case | atoms | ranks | MD step (ms) | crack compute, total (ms) | of an MD step |"
-              " crack compute, own work (ms) | of an MD step | first invocation, reference bonds (ms) |\n");
+  std::printf(
+      "\n| case | atoms | ranks | MD step (ms) | crack compute, total (ms) | of an MD step |"
+      " crack compute, own work (ms) | of an MD step | first invocation, reference bonds (ms) |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const auto &r : rows) {
     const double total = r.crack - r.output;    // compute + the per-atom tallies it needs
     const double own = r.crack - r.tallies;     // compute alone, tallies excluded
-    std::printf("| %s | %.0f | %d | %.3f | %.3f | %.1f%% | %.3f | %.1f%% | %.1f |\n", r.name.c_str(),
-                r.atoms, r.ranks, 1e3 * r.md, 1e3 * total, 100.0 * total / r.md, 1e3 * own,
-                100.0 * own / r.md, 1e3 * r.reference);
+    std::printf("| %s | %.0f | %d | %.3f | %.3f | %.1f%% | %.3f | %.1f%% | %.1f |\n",
+                r.name.c_str(), r.atoms, r.ranks, 1e3 * r.md, 1e3 * total, 100.0 * total / r.md,
+                1e3 * own, 100.0 * own / r.md, 1e3 * r.reference);
   }
   std::printf("\nMD step: velocity Verlet, no per-step output. Crack compute per invocation, "
               "after a reneighboring: total = run 0 with the compute in the thermo output minus "
@@ -139,12 +141,18 @@ int main(int argc, char **argv)
       }
       return argv[++i];
     };
-    if (arg == "--plugin") options.plugin = value();
-    else if (arg == "--example") options.example = value();
-    else if (arg == "--cells") options.cells = std::atoi(value().c_str());
-    else if (arg == "--steps-2d") options.steps_2d = std::atoi(value().c_str());
-    else if (arg == "--steps-3d") options.steps_3d = std::atoi(value().c_str());
-    else if (arg == "--melt-steps") options.melt_steps = std::atoi(value().c_str());
+    if (arg == "--plugin")
+      options.plugin = value();
+    else if (arg == "--example")
+      options.example = value();
+    else if (arg == "--cells")
+      options.cells = std::atoi(value().c_str());
+    else if (arg == "--steps-2d")
+      options.steps_2d = std::atoi(value().c_str());
+    else if (arg == "--steps-3d")
+      options.steps_3d = std::atoi(value().c_str());
+    else if (arg == "--melt-steps")
+      options.melt_steps = std::atoi(value().c_str());
     else {
       if (rank() == 0) std::fprintf(stderr, "unknown argument %s\n", arg.c_str());
       MPI_Abort(MPI_COMM_WORLD, 2);
@@ -163,7 +171,8 @@ int main(int argc, char **argv)
     command(lmp, "variable steps index 0");
     command(lmp, "variable bond index 1.5");
     lammps_file(lmp, options.example.c_str());
-    rows.push_back(measure(lmp, "crack example (2d LJ solid)", options.steps_2d, options.repeats_2d));
+    rows.push_back(
+        measure(lmp, "crack example (2d LJ solid)", options.steps_2d, options.repeats_2d));
     lammps_close(lmp);
   }
   // 3d Lennard-Jones fcc box (LAMMPS's bench/in.lj set-up): a cold solid, as in fracture
@@ -172,18 +181,26 @@ int main(int argc, char **argv)
     void *lmp = lammps_open(6, const_cast<char **>(lmp_args), MPI_COMM_WORLD, nullptr);
     const std::string n = std::to_string(options.cells);
     for (const std::string &line :
-         {"plugin load " + options.plugin, std::string("variable bond index 1.4"),
-          std::string("units lj"), std::string("atom_style atomic"),
-          std::string("lattice fcc 0.8442"), "region box block 0 " + n + " 0 " + n + " 0 " + n,
-          std::string("create_box 1 box"), std::string("create_atoms 1 box"),
+         {"plugin load " + options.plugin,
+          std::string("variable bond index 1.4"),
+          std::string("units lj"),
+          std::string("atom_style atomic"),
+          std::string("lattice fcc 0.8442"),
+          "region box block 0 " + n + " 0 " + n + " 0 " + n,
+          std::string("create_box 1 box"),
+          std::string("create_atoms 1 box"),
           std::string("mass 1 1.0"),
           "velocity all create " + std::to_string(temperature) + " 87287 loop geom",
-          std::string("pair_style lj/cut 2.5"), std::string("pair_coeff 1 1 1.0 1.0 2.5"),
-          std::string("neighbor 0.3 bin"), std::string("neigh_modify delay 0 every 20 check no"),
-          std::string("fix 1 all nve"), std::string("compute pe all pe/atom"),
+          std::string("pair_style lj/cut 2.5"),
+          std::string("pair_coeff 1 1 1.0 1.0 2.5"),
+          std::string("neighbor 0.3 bin"),
+          std::string("neigh_modify delay 0 every 20 check no"),
+          std::string("fix 1 all nve"),
+          std::string("compute pe all pe/atom"),
           std::string("compute stress all stress/atom NULL"),
           std::string("compute crack all cephalo/crack bond 1.4 stress c_stress energy c_pe"),
-          std::string("thermo_style custom step c_crack[1]"), std::string("thermo 0")})
+          std::string("thermo_style custom step c_crack[1]"),
+          std::string("thermo 0")})
       command(lmp, line);
     command(lmp, "run " + std::to_string(melt_steps) + " post no");
     return lmp;
@@ -195,7 +212,8 @@ int main(int argc, char **argv)
   }
   if (options.melt_steps > 0) {
     void *lmp = lj_box(1.44, options.melt_steps);
-    rows.push_back(measure(lmp, "3d LJ melt (T = 1.44), worst case", options.steps_3d, options.repeats_3d));
+    rows.push_back(
+        measure(lmp, "3d LJ melt (T = 1.44), worst case", options.steps_3d, options.repeats_3d));
     lammps_close(lmp);
   }
   if (rank() == 0) print_table(rows);

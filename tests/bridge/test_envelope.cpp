@@ -92,7 +92,8 @@ BOOST_AUTO_TEST_CASE(malformed_messages_are_refused_with_codes)
   BOOST_TEST(version.rfind("unsupported_version", 0) == 0);
   BOOST_TEST(version.find("supported: 1") != std::string::npos, version);
   BOOST_TEST(code_of({"cephalo/1", "{not json", "{}"}).rfind("bad_json: the header", 0) == 0);
-  BOOST_TEST(code_of({"cephalo/1", "{}", "[1,2]"}).rfind("bad_json: the body frame must be a JSON object", 0) == 0);
+  BOOST_TEST(code_of({"cephalo/1", "{}", "[1,2]"})
+                 .rfind("bad_json: the body frame must be a JSON object", 0) == 0);
 
   Limits small;
   small.max_message_bytes = 1000;

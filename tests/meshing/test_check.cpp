@@ -32,7 +32,8 @@ TriangleMesh join(const TriangleMesh &a, const TriangleMesh &b)
   TriangleMesh mesh = a;
   const auto offset = static_cast<std::uint32_t>(a.vertices.size());
   mesh.vertices.insert(mesh.vertices.end(), b.vertices.begin(), b.vertices.end());
-  for (auto t : b.triangles) mesh.triangles.push_back({t[0] + offset, t[1] + offset, t[2] + offset});
+  for (auto t : b.triangles)
+    mesh.triangles.push_back({t[0] + offset, t[1] + offset, t[2] + offset});
   return mesh;
 }
 
@@ -121,12 +122,14 @@ BOOST_AUTO_TEST_CASE(stl_export_reads_back_welded_and_still_watertight)
   BOOST_TEST(report.watertight());
   BOOST_TEST(report.volume == 8.0, boost::test_tools::tolerance(1e-6));
 
-  std::ofstream(dir.path / "ascii.stl") << "solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\n"
-                                           "vertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\nendsolid t\n";
+  std::ofstream(dir.path / "ascii.stl")
+      << "solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\n"
+         "vertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\nendsolid t\n";
   BOOST_TEST(read_stl(dir.path / "ascii.stl").triangles.size() == 1u);
 
   std::ofstream(dir.path / "junk.stl") << "not a mesh";
   BOOST_CHECK_THROW(read_stl(dir.path / "junk.stl"), StlError);
-  std::ofstream(dir.path / "short.stl") << "solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nendloop\nendfacet\n";
+  std::ofstream(dir.path / "short.stl")
+      << "solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nendloop\nendfacet\n";
   BOOST_CHECK_THROW(read_stl(dir.path / "short.stl"), StlError);
 }

@@ -64,11 +64,12 @@ BOOST_AUTO_TEST_CASE(round_trip_keeps_names_shapes_values_and_metadata)
   const torch::Tensor weight = torch::arange(12, torch::kFloat32).reshape({3, 4}) / 7.0;
   const torch::Tensor bias = torch::tensor({1.5, -2.25}, torch::kFloat32).to(torch::kBFloat16);
   const torch::Tensor ids = torch::tensor({7, 8, 9}, torch::kInt64);
-  write_safetensors(dir.path / "model.safetensors",
-                    {{"model.text_model.layers.0.mlp.down_proj.weight", DType::F32, {3, 4}, weight.data_ptr()},
-                     {"lm_head.bias", DType::BF16, {2}, bias.data_ptr()},
-                     {"ids", DType::I64, {3}, ids.data_ptr()}},
-                    {{"format", "pt"}});
+  write_safetensors(
+      dir.path / "model.safetensors",
+      {{"model.text_model.layers.0.mlp.down_proj.weight", DType::F32, {3, 4}, weight.data_ptr()},
+       {"lm_head.bias", DType::BF16, {2}, bias.data_ptr()},
+       {"ids", DType::I64, {3}, ids.data_ptr()}},
+      {{"format", "pt"}});
 
   const auto file = SafetensorsFile::open(dir.path / "model.safetensors");
   BOOST_TEST(file.tensors().size() == 3u);
@@ -81,7 +82,8 @@ BOOST_AUTO_TEST_CASE(round_trip_keeps_names_shapes_values_and_metadata)
   BOOST_TEST(torch::equal(tensor_view(file, info), weight));
   BOOST_TEST(torch::equal(tensor_view(file, file.at("lm_head.bias")), bias));
   BOOST_TEST(torch::equal(tensor_view(file, file.at("ids")), ids));
-  const auto converted = load_tensor(file, "lm_head.bias", {2}, torch::TensorOptions().dtype(torch::kFloat32));
+  const auto converted =
+      load_tensor(file, "lm_head.bias", {2}, torch::TensorOptions().dtype(torch::kFloat32));
   BOOST_TEST(converted[0].item<float>() == 1.5f);
   BOOST_TEST(converted[1].item<float>() == -2.25f);
 }
@@ -110,8 +112,8 @@ BOOST_AUTO_TEST_CASE(missing_or_misshaped_tensors_are_named)
   });
   BOOST_CHECK_EXCEPTION(load_tensor(file, "w", {3, 2}, torch::TensorOptions()), FormatError,
                         [](const FormatError &e) {
-                          return std::string(e.what()).find("'w' has shape [2, 3], expected [3, 2]") !=
-                              std::string::npos;
+                          return std::string(e.what()).find(
+                                     "'w' has shape [2, 3], expected [3, 2]") != std::string::npos;
                         });
 }
 
@@ -138,10 +140,14 @@ BOOST_AUTO_TEST_CASE(damaged_files_give_errors_that_name_the_problem)
   write_raw(path, R"({"a":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}})", 8);
   BOOST_TEST(error_of(path).find("tensor 'a': unsupported dtype 'F33'") != std::string::npos);
   write_raw(path, R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8);
-  BOOST_TEST(error_of(path).find("has 8 bytes, but dtype F32 and its shape need 12") != std::string::npos);
+  BOOST_TEST(error_of(path).find("has 8 bytes, but dtype F32 and its shape need 12") !=
+             std::string::npos);
   write_raw(path, R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8);
   BOOST_TEST(error_of(path).find("not a non-negative integer") != std::string::npos);
-  write_raw(path, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8);
+  write_raw(
+      path,
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+      8);
   BOOST_TEST(error_of(path).find("overlaps") != std::string::npos);
   write_raw(path, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8);
   BOOST_TEST(error_of(path).find("belong to no tensor") != std::string::npos);
@@ -171,9 +177,15 @@ BOOST_AUTO_TEST_CASE(mutated_headers_never_crash_the_parser)
     for (int e = 0; e < edits; ++e) {
       const std::size_t at = random() % (header.size() + 1);
       switch (random() % 3) {
-        case 0: header.insert(at, 1, alphabet[random() % alphabet.size()]); break;
-        case 1: if (at < header.size()) header.erase(at, 1); break;
-        default: if (at < header.size()) header[at] = alphabet[random() % alphabet.size()]; break;
+      case 0:
+        header.insert(at, 1, alphabet[random() % alphabet.size()]);
+        break;
+      case 1:
+        if (at < header.size()) header.erase(at, 1);
+        break;
+      default:
+        if (at < header.size()) header[at] = alphabet[random() % alphabet.size()];
+        break;
       }
     }
     try {

@@ -32,8 +32,8 @@ ScratchDir::ScratchDir()
 
 ScratchDir::~ScratchDir()
 {
-  const bool failed = !boost::unit_test::results_collector.results(
-                           boost::unit_test::framework::current_test_case().p_id)
+  const bool failed = !boost::unit_test::results_collector
+                           .results(boost::unit_test::framework::current_test_case().p_id)
                            .passed();
   if (failed || std::getenv("CEPHALO_KEEP_TEST_FILES")) {
     BOOST_TEST_MESSAGE("test files kept in " << path_);
@@ -102,8 +102,7 @@ DumpSnapshot read_dump(const std::filesystem::path &path)
     if (line.rfind("ITEM: NUMBER OF ATOMS", 0) == 0) {
       std::getline(in, line);
       const auto count = std::stoul(line);
-      while (std::getline(in, line) && line.rfind("ITEM: ATOMS", 0) != 0) {
-      }
+      while (std::getline(in, line) && line.rfind("ITEM: ATOMS", 0) != 0) {}
       std::istringstream header(line.substr(std::string("ITEM: ATOMS").size()));
       snapshot.columns.clear();
       for (std::string name; header >> name;) snapshot.columns.push_back(name);

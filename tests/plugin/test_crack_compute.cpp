@@ -14,10 +14,10 @@
 
 using cephalo::test::DumpSnapshot;
 using cephalo::test::LammpsRun;
-using cephalo::test::ScratchDir;
 using cephalo::test::read_dump;
 using cephalo::test::read_text;
 using cephalo::test::run_lammps;
+using cephalo::test::ScratchDir;
 using cephalo::test::tagged_values;
 
 namespace {
@@ -59,7 +59,8 @@ CutTruth brute_force_cut(const DumpSnapshot &before, const DumpSnapshot &after, 
   };
   std::map<long, Atom> atoms;
   for (const auto &row : before.rows)
-    atoms[static_cast<long>(row[before.column("id")])] = {row[before.column("x")], row[before.column("y")]};
+    atoms[static_cast<long>(row[before.column("id")])] = {row[before.column("x")],
+                                                          row[before.column("y")]};
   for (const auto &row : after.rows) {
     Atom &atom = atoms.at(static_cast<long>(row[after.column("id")]));
     atom.x = row[after.column("x")];
@@ -92,7 +93,9 @@ CutTruth brute_force_cut(const DumpSnapshot &before, const DumpSnapshot &after, 
   // clusters by union-find; the root is kept at the lowest ID
   std::map<long, long> parent;
   for (long id : face) parent[id] = id;
-  std::function<long(long)> root = [&](long id) { return parent[id] == id ? id : parent[id] = root(parent[id]); };
+  std::function<long(long)> root = [&](long id) {
+    return parent[id] == id ? id : parent[id] = root(parent[id]);
+  };
   for (std::size_t i = 0; i < face.size(); ++i)
     for (std::size_t j = i + 1; j < face.size(); ++j) {
       const Atom &p = atoms.at(face[i]), &q = atoms.at(face[j]);
@@ -132,8 +135,8 @@ CutRun run_cut(const ScratchDir &dir, const std::string &side, int ranks, bool w
   CutRun result;
   result.values = tagged_values(run.output, "CRACK");
   result.after = read_dump(dir / "cut.dump");
-  result.truth = brute_force_cut(read_dump(dir / "reference.dump"), result.after,
-                                 side == "left" ? 1.0 : -1.0);
+  result.truth =
+      brute_force_cut(read_dump(dir / "reference.dump"), result.after, side == "left" ? 1.0 : -1.0);
   return result;
 }
 
@@ -150,7 +153,8 @@ void check_cut_against_truth(const CutRun &cut, double expected_length)
   BOOST_TEST(v.at("tipy") == truth.tip_y, boost::test_tools::tolerance(1e-12));
   // the measured length is the cut's length to within one lattice spacing
   BOOST_TEST(std::abs(v.at("length") - expected_length) <= v.at("a"),
-             "length " << v.at("length") << " vs cut " << expected_length << ", spacing " << v.at("a"));
+             "length " << v.at("length") << " vs cut " << expected_length << ", spacing "
+                       << v.at("a"));
 
   const std::size_t id = cut.after.column("id"), damage = cut.after.column("c_crack[1]"),
                     lost = cut.after.column("c_crack[3]");
@@ -322,7 +326,8 @@ BOOST_AUTO_TEST_CASE(one_and_two_ranks_measure_the_same_cut)
 BOOST_AUTO_TEST_CASE(reference_bonds_survive_a_restart)
 {
   ScratchDir dir;
-  const auto first = run_lammps(dir.path(), input_file("in.cut") + "\nwrite_restart cut.restart\n", 2);
+  const auto first =
+      run_lammps(dir.path(), input_file("in.cut") + "\nwrite_restart cut.restart\n", 2);
   require_success(first);
   const auto before = tagged_values(first.output, "CRACK");
 
@@ -379,9 +384,11 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_lammps_errors_that_name_the_keyword)
       {"compute c all cephalo/crack bond", "keyword bond needs a value"},
       {"compute c all cephalo/crack bond -1", "keyword bond needs a distance > 0, got -1"},
       {"compute c all cephalo/crack bond 1.5 break 1.0", "break distance 1 must not be shorter"},
-      {"compute c all cephalo/crack bond 1.5 axis w", "keyword axis needs x, y, z, -x, -y or -z, got w"},
+      {"compute c all cephalo/crack bond 1.5 axis w",
+       "keyword axis needs x, y, z, -x, -y or -z, got w"},
       {"compute c all cephalo/crack bond 1.5 axis z", "axis cannot be z for a 2d system"},
-      {"compute c all cephalo/crack bond 1.5 frobnicate 3", "Unknown compute cephalo/crack keyword: frobnicate"},
+      {"compute c all cephalo/crack bond 1.5 frobnicate 3",
+       "Unknown compute cephalo/crack keyword: frobnicate"},
       {"compute c all cephalo/crack bond 1.5 stress v_x", "keyword stress needs c_ID"},
       {"compute c all cephalo/crack bond 1.5 volume 0", "keyword volume needs a volume > 0"},
       {"compute c all cephalo/crack bond 1.5 volume c_pe[0]", "must be a positive integer"},
@@ -396,7 +403,8 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_lammps_errors_that_name_the_keyword)
        "keyword stress must have 6 per-atom stress columns"},
       {"compute c all cephalo/crack bond 1.5 energy c_props\nrun 0",
        "is a per-atom array: name a column as c_props[k] with k in 1..2"},
-      {"compute c all cephalo/crack bond 1.5 energy c_props[3]\nrun 0", "column 3 of compute props is out of range 1..2"},
+      {"compute c all cephalo/crack bond 1.5 energy c_props[3]\nrun 0",
+       "column 3 of compute props is out of range 1..2"},
       {"compute c all cephalo/crack bond 5.0\nthermo_style custom step c_c[1]\nrun 0",
        "exceeds the ghost atom cutoff"},
   };
@@ -417,7 +425,8 @@ BOOST_AUTO_TEST_CASE(plugin_registers_its_styles)
   ScratchDir dir;
   const auto run = run_lammps(dir.path(), "plugin load ${plugin}\nplugin list\n", 1);
   require_success(run);
-  BOOST_TEST(run.output.find("compute style plugin cephalo/crack") != std::string::npos, run.output);
+  BOOST_TEST(run.output.find("compute style plugin cephalo/crack") != std::string::npos,
+             run.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,16 +14,22 @@
 #include <stdexcept>
 #include <utility>
 
-using cephalo::test::ScratchDir;
 using cephalo::test::run_lammps;
+using cephalo::test::ScratchDir;
 
 namespace {
 
 struct Image {
   int width = 0, height = 0;
   std::vector<unsigned char> rgb;
-  const unsigned char *at(int x, int y) const { return &rgb[3 * (static_cast<std::size_t>(y) * width + x)]; }
-  bool yellow(int x, int y) const { return at(x, y)[0] > 180 && at(x, y)[1] > 180 && at(x, y)[2] < 90; }
+  const unsigned char *at(int x, int y) const
+  {
+    return &rgb[3 * (static_cast<std::size_t>(y) * width + x)];
+  }
+  bool yellow(int x, int y) const
+  {
+    return at(x, y)[0] > 180 && at(x, y)[1] > 180 && at(x, y)[2] < 90;
+  }
   bool dark(int x, int y) const { return at(x, y)[0] < 40 && at(x, y)[1] < 40 && at(x, y)[2] < 40; }
 };
 
@@ -68,8 +74,10 @@ double frame_line(const Image &image, bool along_row, int fixed, bool from_start
 double drawn_crack_tip(const Image &image, const Box &box, double notch_y, double band)
 {
   const int mid_row = image.height / 2, mid_column = image.width / 2;
-  const double left = frame_line(image, true, mid_row, true), right = frame_line(image, true, mid_row, false);
-  const double top = frame_line(image, false, mid_column, true), bottom = frame_line(image, false, mid_column, false);
+  const double left = frame_line(image, true, mid_row, true),
+               right = frame_line(image, true, mid_row, false);
+  const double top = frame_line(image, false, mid_column, true),
+               bottom = frame_line(image, false, mid_column, false);
   const double sx = (right - left) / (box.xhi - box.xlo), sy = (bottom - top) / (box.yhi - box.ylo);
   const double margin = 1.5 * sx;
   const double row_min = std::max(top + margin, bottom - (notch_y + band - box.ylo) * sy);
@@ -98,14 +106,16 @@ double drawn_crack_tip(const Image &image, const Box &box, double notch_y, doubl
     const auto [x, y] = stack.back();
     stack.pop_back();
     rightmost = std::max(rightmost, x);
-    for (const auto &[nx, ny] : {std::pair{x + 1, y}, std::pair{x - 1, y}, std::pair{x, y + 1}, std::pair{x, y - 1}})
+    for (const auto &[nx, ny] :
+         {std::pair{x + 1, y}, std::pair{x - 1, y}, std::pair{x, y + 1}, std::pair{x, y - 1}})
       if (open(nx, ny) && seen.insert({nx, ny}).second) stack.push_back({nx, ny});
   }
   return box.xlo + (rightmost + 1 - left) / sx;
 }
 
 // Thermo rows keyed by step, columns as named in the header line.
-std::map<long, std::map<std::string, double>> thermo_table(const std::string &output, const std::string &first_column)
+std::map<long, std::map<std::string, double>> thermo_table(const std::string &output,
+                                                           const std::string &first_column)
 {
   std::map<long, std::map<std::string, double>> table;
   std::istringstream lines(output);
@@ -123,7 +133,8 @@ std::map<long, std::map<std::string, double>> thermo_table(const std::string &ou
     char *end = nullptr;
     const long step = std::strtol(fields[0].c_str(), &end, 10);
     if (*end != '\0') continue;
-    for (std::size_t k = 1; k < fields.size(); ++k) table[step][columns[k]] = std::strtod(fields[k].c_str(), nullptr);
+    for (std::size_t k = 1; k < fields.size(); ++k)
+      table[step][columns[k]] = std::strtod(fields[k].c_str(), nullptr);
   }
   return table;
 }
@@ -135,12 +146,13 @@ BOOST_AUTO_TEST_SUITE(example)
 BOOST_AUTO_TEST_CASE(crack_tip_matches_the_dump_image_and_the_crack_grows)
 {
   ScratchDir dir;
-  const std::string input = "variable steps index 0\n"
-                            "include " CEPHALO_EXAMPLES "/crack/in.crack\n"
-                            "dump pictures all image 1000 crack.*.png type type zoom 1.6 adiam 1.5 size 1200 800\n"
-                            "thermo_style custom step xlo xhi ylo yhi c_crack[1] c_crack[2] c_crack[19]\n"
-                            "thermo 200\n"
-                            "run 4000\n";
+  const std::string input =
+      "variable steps index 0\n"
+      "include " CEPHALO_EXAMPLES "/crack/in.crack\n"
+      "dump pictures all image 1000 crack.*.png type type zoom 1.6 adiam 1.5 size 1200 800\n"
+      "thermo_style custom step xlo xhi ylo yhi c_crack[1] c_crack[2] c_crack[19]\n"
+      "thermo 200\n"
+      "run 4000\n";
   const auto run = run_lammps(dir.path(), input, 2);
   BOOST_TEST_INFO("lmp output:\n" << run.output);
   BOOST_REQUIRE_EQUAL(run.exit_code, 0);
@@ -155,9 +167,11 @@ BOOST_AUTO_TEST_CASE(crack_tip_matches_the_dump_image_and_the_crack_grows)
     {
       const auto &row = thermo.at(step);
       const Box box{row.at("Xlo"), row.at("Xhi"), row.at("Ylo"), row.at("Yhi")};
-      const double drawn = drawn_crack_tip(read_png(dir / ("crack." + std::to_string(step) + ".png")), box, notch_y, 12.0);
+      const double drawn = drawn_crack_tip(
+          read_png(dir / ("crack." + std::to_string(step) + ".png")), box, notch_y, 12.0);
       const double measured = row.at("c_crack[2]");
-      BOOST_TEST_MESSAGE("step " << step << ": compute tip x " << measured << ", drawn tip x " << drawn);
+      BOOST_TEST_MESSAGE("step " << step << ": compute tip x " << measured << ", drawn tip x "
+                                 << drawn);
       BOOST_TEST(std::abs(measured - drawn) <= 2.0 * spacing,
                  "compute tip " << measured << " vs drawn tip " << drawn);
     }
@@ -168,7 +182,9 @@ BOOST_AUTO_TEST_CASE(crack_tip_matches_the_dump_image_and_the_crack_grows)
   bool running = false;
   for (const auto &[step, row] : thermo) {
     const double length = row.at("c_crack[1]");
-    if (running) BOOST_TEST(length >= previous - 0.05, "step " << step << ": " << length << " after " << previous);
+    if (running)
+      BOOST_TEST(length >= previous - 0.05,
+                 "step " << step << ": " << length << " after " << previous);
     running = running || length > 0.0;
     previous = std::max(previous, length);
   }

@@ -12,9 +12,9 @@
 
 #include <algorithm>
 #include <array>
-#include <set>
 #include <cmath>
 #include <random>
+#include <set>
 
 using namespace cephalo::plugin;
 
@@ -79,10 +79,12 @@ BOOST_AUTO_TEST_CASE(select_kth_handles_equal_values_and_extreme_ranges)
   // sizes above the gather limit (32768) exercise the histogram rounds, small ones the gather
   for (std::size_t size : {1000u, 40000u}) {
     const std::vector<double> equal(size, 3.25);
-    BOOST_TEST(select_kth(my_share(equal), static_cast<std::int64_t>(size / 2), MPI_COMM_WORLD) == 3.25);
+    BOOST_TEST(select_kth(my_share(equal), static_cast<std::int64_t>(size / 2), MPI_COMM_WORLD) ==
+               3.25);
 
     std::vector<double> wide;
-    for (std::size_t i = 0; i < size; ++i) wide.push_back(i % 3 == 0 ? -1e300 : (i % 3 == 1 ? 1e-300 : 1e300));
+    for (std::size_t i = 0; i < size; ++i)
+      wide.push_back(i % 3 == 0 ? -1e300 : (i % 3 == 1 ? 1e-300 : 1e300));
     wide.push_back(std::numeric_limits<double>::infinity());
     std::vector<double> sorted = wide;
     std::sort(sorted.begin(), sorted.end());
@@ -134,7 +136,8 @@ BOOST_AUTO_TEST_CASE(summary_of_tiny_and_empty_fields)
 {
   // known answers: {1, 2, 3, 4}: median 2.5, p95 = 3 + 0.85 * 1, stdev sqrt(1.25)
   const std::vector<double> four = {4.0, 1.0, 3.0, 2.0};
-  const FieldStats stats = summarize_field(rank() == 0 ? four : std::vector<double>{}, MPI_COMM_WORLD);
+  const FieldStats stats =
+      summarize_field(rank() == 0 ? four : std::vector<double>{}, MPI_COMM_WORLD);
   BOOST_TEST(stats.median == 2.5);
   BOOST_TEST(stats.p95 == 3.85, boost::test_tools::tolerance(1e-15));
   BOOST_TEST(stats.stdev == std::sqrt(1.25), boost::test_tools::tolerance(1e-15));
@@ -155,7 +158,8 @@ BOOST_AUTO_TEST_CASE(point_cells_find_every_point_within_one_cell)
   // points on a skewed grid, some at negative coordinates; compare with brute force
   std::vector<std::array<double, 3>> points;
   for (int i = 0; i < 400; ++i)
-    points.push_back({-7.3 + 0.37 * (i % 40), -2.0 + 0.61 * (i / 40) + 0.05 * (i % 3), 0.13 * (i % 7)});
+    points.push_back(
+        {-7.3 + 0.37 * (i % 40), -2.0 + 0.61 * (i / 40) + 0.05 * (i % 3), 0.13 * (i % 7)});
   PointCells cells(1.25);
   for (int i = 0; i < static_cast<int>(points.size()); ++i) cells.add(i, points[i].data());
   for (std::size_t i = 0; i < points.size(); i += 13) {
@@ -190,7 +194,8 @@ BOOST_AUTO_TEST_CASE(value_references_parse_like_lammps)
   BOOST_TEST((number.kind == ValueRef::Kind::Number));
   BOOST_TEST(number.number == 0.015);
 
-  for (const char *bad : {"c_", "c_pe[", "c_pe[0]", "c_pe[x]", "c_pe[2", "v_a[1]", "c_p-e", "pe", "1.5"})
+  for (const char *bad :
+       {"c_", "c_pe[", "c_pe[0]", "c_pe[x]", "c_pe[2", "v_a[1]", "c_p-e", "pe", "1.5"})
     BOOST_CHECK_THROW(parse_value_ref(bad, false), std::invalid_argument);
   BOOST_CHECK_THROW(parse_value_ref("inf", true), std::invalid_argument);
   BOOST_CHECK_THROW(parse_value_ref("2x", true), std::invalid_argument);
@@ -206,5 +211,6 @@ BOOST_AUTO_TEST_CASE(von_mises_of_known_stress_states)
   BOOST_TEST(von_mises(hydrostatic) == 0.0);
   BOOST_TEST(von_mises(shear) == 2.0 * std::sqrt(3.0), boost::test_tools::tolerance(1e-15));
   // plane stress: sqrt(sxx^2 - sxx syy + syy^2 + 3 sxy^2)
-  BOOST_TEST(von_mises(plane) == std::sqrt(4.0 - 2.0 + 1.0 + 0.75), boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(von_mises(plane) == std::sqrt(4.0 - 2.0 + 1.0 + 0.75),
+             boost::test_tools::tolerance(1e-15));
 }

@@ -34,8 +34,8 @@ struct Limits {
 // what was wrong and what was expected.
 class ProtocolError : public std::runtime_error {
  public:
-  ProtocolError(std::string code, const std::string &message)
-      : std::runtime_error(message), code_(std::move(code))
+  ProtocolError(std::string code, const std::string &message) :
+      std::runtime_error(message), code_(std::move(code))
   {
   }
   const std::string &code() const { return code_; }

@@ -17,13 +17,13 @@ struct MeshReport {
   std::size_t nonmanifold_edges = 0;    // edges with three or more triangles
   std::size_t misoriented_edges = 0;    // edges whose two triangles wind the same way
   std::size_t degenerate_triangles = 0;
-  bool closed = false;              // no boundary and no non-manifold edges
-  bool manifold = false;            // a valid oriented 2-manifold (edges and vertices)
+  bool closed = false;      // no boundary and no non-manifold edges
+  bool manifold = false;    // a valid oriented 2-manifold (edges and vertices)
   bool self_intersecting = false;
-  bool outward = false;             // normals point out of the enclosed volume
+  bool outward = false;    // normals point out of the enclosed volume
   std::size_t components = 0;
-  double volume = 0.0;              // enclosed volume (mm^3); 0 when not closed
-  double area = 0.0;                // surface area (mm^2)
+  double volume = 0.0;    // enclosed volume (mm^3); 0 when not closed
+  double area = 0.0;      // surface area (mm^2)
   std::array<double, 3> bbox_min{};
   std::array<double, 3> bbox_max{};
   std::vector<std::string> problems;    // one sentence each; empty for a printable shell
