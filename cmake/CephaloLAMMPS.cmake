@@ -60,25 +60,23 @@ target_compile_definitions(cephalo_lammps_headers INTERFACE LAMMPS_${_sizes}
 if(LAMMPS_EXCEPTIONS)
   target_compile_definitions(cephalo_lammps_headers INTERFACE LAMMPS_EXCEPTIONS)
 endif()
-# The neighbor-request API changed in 2022; test for the feature rather than guess a date.
-file(STRINGS "${LAMMPS_SOURCE_DIR}/neighbor.h" _add_request REGEX "add_request\\(")
-if(_add_request)
-  target_compile_definitions(cephalo_lammps_headers INTERFACE CEPHALO_LAMMPS_ADD_REQUEST)
-endif()
-# Before 2022, build_one() reused an occasional list built at the same timestep as a later
-# reneighboring (two runs at one step); its preflag argument forces the rebuild.
-file(STRINGS "${LAMMPS_SOURCE_DIR}/neighbor.h" _build_one_preflag REGEX "build_one\\(.*int preflag")
-if(_build_one_preflag)
-  target_compile_definitions(cephalo_lammps_headers INTERFACE CEPHALO_LAMMPS_BUILD_ONE_PREFLAG)
-endif()
-file(STRINGS "${LAMMPS_SOURCE_DIR}/comm.h" _forward_comm_compute REGEX "forward_comm_compute\\(")
-if(_forward_comm_compute)
-  target_compile_definitions(cephalo_lammps_headers INTERFACE CEPHALO_LAMMPS_FORWARD_COMM_COMPUTE)
-endif()
-file(STRINGS "${LAMMPS_SOURCE_DIR}/domain.h" _region_by_id REGEX "get_region_by_id\\(")
-if(_region_by_id)
-  target_compile_definitions(cephalo_lammps_headers INTERFACE CEPHALO_LAMMPS_REGION_BY_ID)
-endif()
+# LAMMPS's C++ API changes between releases: test the headers for each feature the plugin
+# uses in two ways, rather than guess from version dates.
+function(_cephalo_lammps_feature header regex definition)
+  file(STRINGS "${LAMMPS_SOURCE_DIR}/${header}" _found REGEX "${regex}")
+  if(_found)
+    target_compile_definitions(cephalo_lammps_headers INTERFACE ${definition})
+  endif()
+endfunction()
+# neighbor->add_request() (2022) replaced neighbor->request() and the NeighRequest flags
+_cephalo_lammps_feature(neighbor.h "add_request\\(" CEPHALO_LAMMPS_ADD_REQUEST)
+# before 2022, build_one() reused an occasional list built at the same timestep as a later
+# reneighboring (two runs at one step); its preflag argument forces the rebuild
+_cephalo_lammps_feature(neighbor.h "build_one\\(.*int preflag" CEPHALO_LAMMPS_BUILD_ONE_PREFLAG)
+# comm->forward_comm_compute() became the overload comm->forward_comm(Compute *)
+_cephalo_lammps_feature(comm.h "forward_comm_compute\\(" CEPHALO_LAMMPS_FORWARD_COMM_COMPUTE)
+# domain->find_region() and the regions array became domain->get_region_by_id()
+_cephalo_lammps_feature(domain.h "get_region_by_id\\(" CEPHALO_LAMMPS_REGION_BY_ID)
 target_link_libraries(cephalo_lammps_headers INTERFACE MPI::MPI_CXX)
 
 set(LAMMPS_EXECUTABLE "" CACHE FILEPATH "lmp that loads the plugin in tests and the demo")
