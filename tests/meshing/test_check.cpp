@@ -4,11 +4,13 @@
 
 #include "cephalo/meshing/check.h"
 #include "cephalo/meshing/stl.h"
+#include "scratch_dir.h"
 
 #include <fstream>
 
 namespace fs = std::filesystem;
 using namespace cephalo::meshing;
+using cephalo::test::ScratchDir;
 
 namespace {
 
@@ -36,16 +38,6 @@ TriangleMesh join(const TriangleMesh &a, const TriangleMesh &b)
     mesh.triangles.push_back({t[0] + offset, t[1] + offset, t[2] + offset});
   return mesh;
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    std::string pattern = (fs::temp_directory_path() / "cephalo-meshing-XXXXXX").string();
-    path = mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 }    // namespace
 
@@ -110,26 +102,26 @@ BOOST_AUTO_TEST_CASE(separate_and_overlapping_bodies)
 
 BOOST_AUTO_TEST_CASE(stl_export_reads_back_welded_and_still_watertight)
 {
-  TempDir dir;
+  ScratchDir dir;
   const TriangleMesh mesh = box({-1.5, 0.25, 10}, {2.5, 1.25, 12});
-  write_stl(dir.path / "box.stl", mesh, "box");
-  BOOST_TEST(fs::file_size(dir.path / "box.stl") == 84u + 50u * 12u);
+  write_stl(dir.path() / "box.stl", mesh, "box");
+  BOOST_TEST(fs::file_size(dir.path() / "box.stl") == 84u + 50u * 12u);
 
-  const TriangleMesh back = read_stl(dir.path / "box.stl");
+  const TriangleMesh back = read_stl(dir.path() / "box.stl");
   BOOST_TEST(back.vertices.size() == 8u);    // corners welded again
   BOOST_TEST(back.triangles.size() == 12u);
   const auto report = check_mesh(back);
   BOOST_TEST(report.watertight());
   BOOST_TEST(report.volume == 8.0, boost::test_tools::tolerance(1e-6));
 
-  std::ofstream(dir.path / "ascii.stl")
+  std::ofstream(dir.path() / "ascii.stl")
       << "solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\n"
          "vertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\nendsolid t\n";
-  BOOST_TEST(read_stl(dir.path / "ascii.stl").triangles.size() == 1u);
+  BOOST_TEST(read_stl(dir.path() / "ascii.stl").triangles.size() == 1u);
 
-  std::ofstream(dir.path / "junk.stl") << "not a mesh";
-  BOOST_CHECK_THROW(read_stl(dir.path / "junk.stl"), StlError);
-  std::ofstream(dir.path / "short.stl")
+  std::ofstream(dir.path() / "junk.stl") << "not a mesh";
+  BOOST_CHECK_THROW(read_stl(dir.path() / "junk.stl"), StlError);
+  std::ofstream(dir.path() / "short.stl")
       << "solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nendloop\nendfacet\n";
-  BOOST_CHECK_THROW(read_stl(dir.path / "short.stl"), StlError);
+  BOOST_CHECK_THROW(read_stl(dir.path() / "short.stl"), StlError);
 }

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "cephalo/models/safetensors.h"
+#include "scratch_dir.h"
 #include "tensor_io.h"
 
 #include <cstring>
@@ -12,18 +13,9 @@
 
 namespace fs = std::filesystem;
 using namespace cephalo::models;
+using cephalo::test::ScratchDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    std::string pattern = (fs::temp_directory_path() / "cephalo-models-XXXXXX").string();
-    path = mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string bytes_of(const fs::path &path)
 {
@@ -60,18 +52,18 @@ std::string error_of(const fs::path &path)
 
 BOOST_AUTO_TEST_CASE(round_trip_keeps_names_shapes_values_and_metadata)
 {
-  TempDir dir;
+  ScratchDir dir;
   const torch::Tensor weight = torch::arange(12, torch::kFloat32).reshape({3, 4}) / 7.0;
   const torch::Tensor bias = torch::tensor({1.5, -2.25}, torch::kFloat32).to(torch::kBFloat16);
   const torch::Tensor ids = torch::tensor({7, 8, 9}, torch::kInt64);
   write_safetensors(
-      dir.path / "model.safetensors",
+      dir.path() / "model.safetensors",
       {{"model.text_model.layers.0.mlp.down_proj.weight", DType::F32, {3, 4}, weight.data_ptr()},
        {"lm_head.bias", DType::BF16, {2}, bias.data_ptr()},
        {"ids", DType::I64, {3}, ids.data_ptr()}},
       {{"format", "pt"}});
 
-  const auto file = SafetensorsFile::open(dir.path / "model.safetensors");
+  const auto file = SafetensorsFile::open(dir.path() / "model.safetensors");
   BOOST_TEST(file.tensors().size() == 3u);
   BOOST_TEST(file.metadata().at("format") == "pt");
   const TensorInfo &info = file.at("model.text_model.layers.0.mlp.down_proj.weight");
@@ -90,12 +82,12 @@ BOOST_AUTO_TEST_CASE(round_trip_keeps_names_shapes_values_and_metadata)
 
 BOOST_AUTO_TEST_CASE(views_outlive_the_file_object)
 {
-  TempDir dir;
+  ScratchDir dir;
   const torch::Tensor values = torch::linspace(0, 1, 5, torch::kFloat32);
-  write_safetensors(dir.path / "a.safetensors", {{"x", DType::F32, {5}, values.data_ptr()}});
+  write_safetensors(dir.path() / "a.safetensors", {{"x", DType::F32, {5}, values.data_ptr()}});
   torch::Tensor view;
   {
-    const auto file = SafetensorsFile::open(dir.path / "a.safetensors");
+    const auto file = SafetensorsFile::open(dir.path() / "a.safetensors");
     view = tensor_view(file, file.at("x"));
   }
   BOOST_TEST(torch::equal(view, values));
@@ -103,10 +95,10 @@ BOOST_AUTO_TEST_CASE(views_outlive_the_file_object)
 
 BOOST_AUTO_TEST_CASE(missing_or_misshaped_tensors_are_named)
 {
-  TempDir dir;
+  ScratchDir dir;
   const float zeros[6] = {};
-  write_safetensors(dir.path / "m.safetensors", {{"w", DType::F32, {2, 3}, zeros}});
-  const auto file = SafetensorsFile::open(dir.path / "m.safetensors");
+  write_safetensors(dir.path() / "m.safetensors", {{"w", DType::F32, {2, 3}, zeros}});
+  const auto file = SafetensorsFile::open(dir.path() / "m.safetensors");
   BOOST_CHECK_EXCEPTION(file.at("lm_head.weight"), FormatError, [](const FormatError &e) {
     return std::string(e.what()).find("no tensor named 'lm_head.weight'") != std::string::npos;
   });
@@ -119,8 +111,8 @@ BOOST_AUTO_TEST_CASE(missing_or_misshaped_tensors_are_named)
 
 BOOST_AUTO_TEST_CASE(damaged_files_give_errors_that_name_the_problem)
 {
-  TempDir dir;
-  const fs::path path = dir.path / "bad.safetensors";
+  ScratchDir dir;
+  const fs::path path = dir.path() / "bad.safetensors";
   const float values[4] = {1, 2, 3, 4};
   write_safetensors(path, {{"a", DType::F32, {2}, values}, {"b", DType::F32, {2}, values + 2}});
   const std::string good = bytes_of(path);
@@ -155,7 +147,7 @@ BOOST_AUTO_TEST_CASE(damaged_files_give_errors_that_name_the_problem)
   BOOST_TEST(error_of(path).find("not valid JSON") != std::string::npos);
   write_raw(path, R"([1, 2])", 0);
   BOOST_TEST(error_of(path).find("not a JSON object") != std::string::npos);
-  BOOST_TEST(error_of(dir.path / "absent.safetensors").find("cannot open") != std::string::npos);
+  BOOST_TEST(error_of(dir.path() / "absent.safetensors").find("cannot open") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(mutated_headers_never_crash_the_parser)

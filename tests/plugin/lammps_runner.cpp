@@ -1,7 +1,6 @@
 // Test helper: runs lmp with the plugin (see lammps_runner.h).
 #include "lammps_runner.h"
 
-#include <boost/test/results_collector.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <sys/wait.h>
@@ -22,26 +21,6 @@ std::string quote(const std::string &text)
 }
 
 }    // namespace
-
-ScratchDir::ScratchDir()
-{
-  std::string pattern = (std::filesystem::temp_directory_path() / "cephalo-test-XXXXXX").string();
-  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-ScratchDir::~ScratchDir()
-{
-  const bool failed = !boost::unit_test::results_collector
-                           .results(boost::unit_test::framework::current_test_case().p_id)
-                           .passed();
-  if (failed || std::getenv("CEPHALO_KEEP_TEST_FILES")) {
-    BOOST_TEST_MESSAGE("test files kept in " << path_);
-    return;
-  }
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
 
 LammpsRun run_lammps(const std::filesystem::path &dir, const std::string &input, int ranks,
                      const std::map<std::string, std::string> &variables, int timeout_seconds)

@@ -2,25 +2,14 @@
 // reads back what it wrote (screen output, dumps).
 #pragma once
 
+#include "scratch_dir.h"
+
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace cephalo::test {
-
-// A fresh folder under the system temp dir, removed when the test passes (kept on failure
-// for inspection, and always when CEPHALO_KEEP_TEST_FILES is set).
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  const std::filesystem::path &path() const { return path_; }
-  std::filesystem::path operator/(const std::string &name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
 
 struct LammpsRun {
   int exit_code = -1;
