@@ -311,6 +311,21 @@ BOOST_AUTO_TEST_CASE(a_void_ahead_of_the_cut_does_not_move_the_tip)
   BOOST_TEST(with_void.values.at("tipy") == cut.values.at("tipy"));
 }
 
+BOOST_AUTO_TEST_CASE(crack_faces_outside_the_region_are_ignored)
+{
+  // the region holds the bottom quarter of the strip, far below the cut: no crack there,
+  // while the damage still counts every broken bond of the group
+  ScratchDir dir;
+  const auto run =
+      run_lammps(dir.path(), input_file("in.cut"), 2, {{"side", "left"}, {"extra", "region low"}});
+  require_success(run);
+  const auto values = tagged_values(run.output, "CRACK");
+  BOOST_TEST(values.at("clusters") == 0.0);
+  BOOST_TEST(values.at("length") == 0.0);
+  BOOST_TEST(std::isnan(values.at("tipx")));
+  BOOST_TEST(values.at("broken") == 69.0);
+}
+
 BOOST_AUTO_TEST_CASE(one_and_two_ranks_measure_the_same_cut)
 {
   ScratchDir one, two;
