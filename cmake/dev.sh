@@ -6,7 +6,7 @@
 #   bash cmake/dev.sh build  [preset]  setup, then configure and build Cephalo (preset: default)
 #   bash cmake/dev.sh test   [preset]  build, then run every test with ctest
 #   bash cmake/dev.sh demo             build, then run examples/crack on 2 MPI ranks
-#   bash cmake/dev.sh bench            build, then run the benchmark programs
+#   bash cmake/dev.sh bench [args]     build, then run the benchmark programs
 #   bash cmake/dev.sh compat [suite]   compile the plugin against another Debian suite's LAMMPS
 #
 # Every step is idempotent: a second run with nothing changed installs and rebuilds nothing.
@@ -125,7 +125,9 @@ demo() {
 
 bench() {
   build default
-  "$build_root/default/tests/bench/bench_crack_compute" --plugin "$build_root/default/plugin/cephaloplugin.so"
+  log "compute cephalo/crack cost (2 MPI ranks; the million-atom cases take about a minute)"
+  mpirun -np 2 --oversubscribe "$build_root/default/tests/bench/bench_crack_compute" \
+    --plugin "$build_root/default/plugin/cephaloplugin.so" "$@"
 }
 
 compat() {
@@ -149,7 +151,7 @@ case "$cmd" in
   build) build "$@" ;;
   test) run_tests "$@" ;;
   demo) demo ;;
-  bench) bench ;;
+  bench) bench "$@" ;;
   compat) compat "$@" ;;
   *) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
