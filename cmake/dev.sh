@@ -35,8 +35,8 @@ packages=(
   libtorch-dev libopenblas0-pthread nlohmann-json3-dev
   # bridge/
   libzmq3-dev cppzmq-dev libboost-dev libspdlog-dev
-  # meshing/
-  libcgal-dev libgmp-dev libmpfr-dev libeigen3-dev
+  # meshing/ (TBB: CGAL's parallel self-intersection test; lib3mf: 3MF export)
+  libcgal-dev libgmp-dev libmpfr-dev libeigen3-dev libtbb-dev libopen3d-dev lib3mf-dev
   # tests
   libboost-test-dev
 )

@@ -1,0 +1,21 @@
+// A preview picture of a part, drawn in software: no display or GPU is needed.
+#pragma once
+
+#include "cephalo/meshing/build.h"
+
+#include <filesystem>
+
+namespace cephalo::meshing {
+
+struct PreviewOptions {
+  int width = 800;
+  int height = 600;
+  double azimuth = 35.0;      // degrees about z, from the +x axis
+  double elevation = 28.0;    // degrees above the xy plane
+};
+
+// An orthographic, shaded view of every body (one colour each), written as PNG.
+void render_preview(const BuiltPart &part, const std::filesystem::path &png,
+                    const PreviewOptions &options = {});
+
+}    // namespace cephalo::meshing
