@@ -485,7 +485,8 @@ Vec3 default_form_size(const Pattern &p)
 
 void read_header(DesignSpec &spec, Reader &in)
 {
-  spec.version = in.integer("version", kDesignSpecVersion, 1, 1000, "DesignSpec version; this build reads version 1");
+  spec.version = in.integer("version", kDesignSpecVersion, 1, 1000,
+                            "DesignSpec version; this build reads version 1");
   if (!in.collecting_schema() && spec.version != kDesignSpecVersion)
     throw SpecError(in.field("version"), "version " + std::to_string(spec.version) +
                                              " is not supported; this build reads version " +

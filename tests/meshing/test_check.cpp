@@ -2,11 +2,13 @@
 #define BOOST_TEST_MODULE meshing
 #include <boost/test/unit_test.hpp>
 
+#include "cephalo/meshing/build.h"
 #include "cephalo/meshing/check.h"
 #include "cephalo/meshing/stl.h"
 #include "scratch_dir.h"
 
 #include <fstream>
+#include <random>
 
 namespace fs = std::filesystem;
 using namespace cephalo::meshing;
@@ -36,6 +38,24 @@ TriangleMesh join(const TriangleMesh &a, const TriangleMesh &b)
   mesh.vertices.insert(mesh.vertices.end(), b.vertices.begin(), b.vertices.end());
   for (auto t : b.triangles)
     mesh.triangles.push_back({t[0] + offset, t[1] + offset, t[2] + offset});
+  return mesh;
+}
+
+TriangleMesh inverted(TriangleMesh mesh)
+{
+  for (auto &t : mesh.triangles) std::swap(t[1], t[2]);
+  return mesh;
+}
+
+// A small gyroid sheet from the mesher: a realistic surface of many small triangles.
+const TriangleMesh &gyroid()
+{
+  static const TriangleMesh mesh = [] {
+    const DesignSpec spec =
+        parse_design_spec(R"({"family": "tpms", "tpms": {"cell_size": 4, "wall_thickness": 0.8},
+                                                 "form": {"shape": "box", "size": [8, 8, 8]}})");
+    return build_part(spec).bodies.front().mesh;
+  }();
   return mesh;
 }
 
@@ -124,4 +144,85 @@ BOOST_AUTO_TEST_CASE(stl_export_reads_back_welded_and_still_watertight)
   std::ofstream(dir.path() / "short.stl")
       << "solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nendloop\nendfacet\n";
   BOOST_CHECK_THROW(read_stl(dir.path() / "short.stl"), StlError);
+}
+
+BOOST_AUTO_TEST_CASE(a_cavity_is_a_shell_facing_in_and_must_be_nested)
+{
+  // a hollow cube: outer shell out, inner shell in
+  const auto hollow =
+      check_mesh(join(box({0, 0, 0}, {4, 4, 4}), inverted(box({1, 1, 1}, {3, 3, 3}))));
+  BOOST_TEST(hollow.watertight());
+  BOOST_TEST(hollow.bodies == 1u);
+  BOOST_TEST(hollow.cavities == 1u);
+  BOOST_TEST(hollow.volume == 56.0, boost::test_tools::tolerance(1e-12));
+
+  // the same inner shell facing out: a body inside a body, not a cavity
+  const auto nested = check_mesh(join(box({0, 0, 0}, {4, 4, 4}), box({1, 1, 1}, {3, 3, 3})));
+  BOOST_TEST(!nested.outward);
+  BOOST_TEST(!nested.watertight());
+
+  // an inward shell outside everything is not a cavity either
+  const auto stray =
+      check_mesh(join(box({0, 0, 0}, {4, 4, 4}), inverted(box({6, 0, 0}, {7, 1, 1}))));
+  BOOST_TEST(!stray.outward);
+  BOOST_TEST(!stray.watertight());
+}
+
+BOOST_AUTO_TEST_CASE(two_solids_meeting_at_one_vertex_are_pinched)
+{
+  // two cubes sharing corner (1,1,1) by index: a manifold edge set but a non-manifold vertex
+  TriangleMesh mesh = join(box({0, 0, 0}, {1, 1, 1}), box({1, 1, 1}, {2, 2, 2}));
+  for (auto &t : mesh.triangles)
+    for (auto &v : t)
+      if (v == 8) v = 7;    // the second cube's low corner is the first's high corner
+  const auto report = check_mesh(mesh);
+  BOOST_TEST(report.closed);
+  BOOST_TEST(!report.manifold);
+  BOOST_TEST(report.problems.front() == "1 vertices join surfaces that touch only there");
+}
+
+BOOST_AUTO_TEST_CASE(solids_touching_without_shared_vertices_intersect)
+{
+  // a small cube resting on a face of a larger one: the faces overlap
+  const auto report = check_mesh(join(box({0, 0, 0}, {4, 4, 1}), box({1, 1, 1}, {2, 2, 2})));
+  BOOST_TEST(report.manifold);
+  BOOST_TEST(report.self_intersecting);
+  BOOST_TEST(report.intersecting_pairs > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(wall_thickness_of_a_slab_is_its_thickness)
+{
+  const auto report = check_mesh(box({0, 0, 0}, {20, 20, 1.5}));
+  BOOST_TEST(report.wall_estimate == 1.5, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(report.wall_median == 1.5, boost::test_tools::tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(the_grid_self_intersection_test_agrees_with_cgal)
+{
+  const TriangleMesh &clean = gyroid();
+  CheckOptions options;
+  options.cgal_cross_check = true;
+  options.thickness_samples = 0;
+  const auto report = check_mesh(clean, options);
+  BOOST_TEST_REQUIRE(report.watertight());
+  BOOST_TEST(report.triangles > 20000u);
+
+  // Push a few vertices across the sheet (a few tenths of a mm along a random direction): some
+  // pushes cross the opposite surface, some do not; both tests must say the same every time.
+  std::mt19937 random(7);
+  std::uniform_int_distribution<std::size_t> pick(0, clean.vertices.size() - 1);
+  std::normal_distribution<double> push(0.0, 0.5);
+  int intersecting = 0;
+  for (int trial = 0; trial < 12; ++trial) {
+    TriangleMesh mesh = clean;
+    for (int k = 0; k < 1 + trial % 3; ++k) {
+      auto &v = mesh.vertices[pick(random)];
+      for (double &x : v) x += push(random);
+    }
+    const auto perturbed = check_mesh(mesh, options);
+    for (const auto &p : perturbed.problems) BOOST_TEST(p.find("disagree") == std::string::npos, p);
+    intersecting += perturbed.self_intersecting;
+  }
+  BOOST_TEST(intersecting > 0);
+  BOOST_TEST(intersecting < 12);
 }
