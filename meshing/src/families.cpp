@@ -1,8 +1,10 @@
 // The structure families and outer forms as constraint functions (see geometry.h).
 #include "geometry.h"
+#include "parallel.h"
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -84,27 +86,77 @@ double normalised(const SurfaceFunction &f, double x, double y, double z)
   return f.value(x, y, z) / std::max(g, 1e-6);
 }
 
-// Sorted values of the normalised field over one unit cell (period 1), from a fine midpoint
-// grid: their quantiles convert between a level and the solid fraction it gives.
-struct SurfaceStatistics {
-  std::vector<float> values;        // F / (2 pi): in cell units
-  std::vector<float> abs_values;    // |F| / (2 pi)
+// The distribution of the normalised field over one unit cell (period 1), sampled on a fine
+// midpoint grid into fine histograms: it converts between a level and the solid fraction that
+// level gives, F <= t for a network and |F| <= t for a sheet.
+class SurfaceStatistics {
+ public:
+  explicit SurfaceStatistics(const SurfaceFunction &f)
+  {
+    constexpr int n = 128;    // samples per cell edge: fractions good to about 1e-4
+    const double step = 2.0 * kPi / n;
+    std::vector<std::vector<std::uint32_t>> signed_parts(worker_count()), abs_parts(worker_count());
+    parallel_chunks(n, 4, [&](std::size_t begin, std::size_t end, unsigned worker) {
+      auto &hs = signed_parts[worker], &ha = abs_parts[worker];
+      hs.resize(kBins, 0);
+      ha.resize(kBins, 0);
+      for (std::size_t k = begin; k < end; ++k)
+        for (int j = 0; j < n; ++j)
+          for (int i = 0; i < n; ++i) {
+            const double v = normalised(f, (i + 0.5) * step, (j + 0.5) * step,
+                                        (static_cast<double>(k) + 0.5) * step) /
+                             (2.0 * kPi);
+            hs[bin(v, -kRange)]++;
+            ha[bin(std::abs(v), 0.0)]++;
+          }
+    });
+    cumulative(signed_parts, signed_);
+    cumulative(abs_parts, abs_);
+  }
 
   // Fraction of the cell with F <= t (network) or |F| <= t (sheet); t in cell units.
   double fraction_below(double t, bool sheet) const
   {
-    const auto &v = sheet ? abs_values : values;
-    return static_cast<double>(std::upper_bound(v.begin(), v.end(), static_cast<float>(t)) -
-                               v.begin()) /
-           static_cast<double>(v.size());
+    const auto &c = sheet ? abs_ : signed_;
+    const double lo = sheet ? 0.0 : -kRange, width = (kRange - lo) / kBins;
+    const double x = std::clamp((t - lo) / width, 0.0, static_cast<double>(kBins));
+    const auto b = std::min<std::size_t>(static_cast<std::size_t>(x), kBins - 1);
+    return (c[b] + (x - static_cast<double>(b)) * (c[b + 1] - c[b])) / c[kBins];
   }
+
+  // The level t at which fraction_below(t) reaches `fraction`.
   double level_for(double fraction, bool sheet) const
   {
-    const auto &v = sheet ? abs_values : values;
-    const auto index = static_cast<std::size_t>(std::clamp(fraction, 0.0, 1.0) *
-                                                static_cast<double>(v.size() - 1));
-    return v[index];
+    const auto &c = sheet ? abs_ : signed_;
+    const double lo = sheet ? 0.0 : -kRange, width = (kRange - lo) / kBins;
+    const double target = std::clamp(fraction, 0.0, 1.0) * c[kBins];
+    const auto b =
+        static_cast<std::size_t>(std::upper_bound(c.begin(), c.end(), target) - c.begin());
+    if (b == 0) return lo;
+    if (b > kBins) return kRange;
+    const double within = c[b] > c[b - 1] ? (target - c[b - 1]) / (c[b] - c[b - 1]) : 0.0;
+    return lo + (static_cast<double>(b - 1) + within) * width;
   }
+
+ private:
+  static constexpr std::size_t kBins = 1 << 17;
+  static constexpr double kRange = 1.0;    // cell units; levels beyond are never useful
+
+  static std::size_t bin(double v, double lo)
+  {
+    const double x = (v - lo) / (kRange - lo) * kBins;
+    return static_cast<std::size_t>(std::clamp(x, 0.0, static_cast<double>(kBins - 1)));
+  }
+  static void cumulative(const std::vector<std::vector<std::uint32_t>> &parts,
+                         std::vector<double> &out)
+  {
+    out.assign(kBins + 1, 0.0);
+    for (const auto &h : parts)
+      for (std::size_t b = 0; b < h.size(); ++b) out[b + 1] += h[b];
+    for (std::size_t b = 0; b < kBins; ++b) out[b + 1] += out[b];
+  }
+
+  std::vector<double> signed_, abs_;    // cumulative counts: [b] = samples in bins below b
 };
 
 const SurfaceStatistics &surface_statistics(TpmsParams::Surface s)
@@ -113,23 +165,7 @@ const SurfaceStatistics &surface_statistics(TpmsParams::Surface s)
   static std::array<std::unique_ptr<SurfaceStatistics>, 3> cache;
   std::lock_guard<std::mutex> lock(mutex);
   auto &entry = cache[static_cast<int>(s)];
-  if (entry) return *entry;
-  entry = std::make_unique<SurfaceStatistics>();
-  const SurfaceFunction f = surface_function(s);
-  constexpr int n = 128;
-  const double step = 2.0 * kPi / n;
-  entry->values.reserve(static_cast<std::size_t>(n) * n * n);
-  entry->abs_values.reserve(static_cast<std::size_t>(n) * n * n);
-  for (int k = 0; k < n; ++k)
-    for (int j = 0; j < n; ++j)
-      for (int i = 0; i < n; ++i) {
-        const double v =
-            normalised(f, (i + 0.5) * step, (j + 0.5) * step, (k + 0.5) * step) / (2.0 * kPi);
-        entry->values.push_back(static_cast<float>(v));
-        entry->abs_values.push_back(static_cast<float>(std::abs(v)));
-      }
-  std::sort(entry->values.begin(), entry->values.end());
-  std::sort(entry->abs_values.begin(), entry->abs_values.end());
+  if (!entry) entry = std::make_unique<SurfaceStatistics>(surface_function(s));
   return *entry;
 }
 

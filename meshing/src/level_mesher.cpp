@@ -2,15 +2,18 @@
 #include "level_mesher.h"
 
 #include "float_round.h"
+#include "parallel.h"
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iterator>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <unordered_map>
 
 namespace cephalo::meshing::detail {
@@ -127,12 +130,12 @@ class Extractor {
     }
   }
 
-  void run(const std::function<void(double)> &progress)
+  // Extracts the surface in the cubes of layers [k_begin, k_end).
+  void run(std::size_t k_begin, std::size_t k_end)
   {
     const auto &n = grid_.n;
     const std::size_t m = values_.size();
-    for (std::size_t k = 0; k + 1 < n[2]; ++k) {
-      if (progress) progress(static_cast<double>(k) / static_cast<double>(n[2] - 1));
+    for (std::size_t k = k_begin; k < k_end; ++k) {
       for (std::size_t j = 0; j + 1 < n[1]; ++j)
         for (std::size_t i = 0; i + 1 < n[0]; ++i) {
           std::size_t corner[8];
@@ -163,8 +166,32 @@ class Extractor {
     }
   }
 
-  TriangleMesh take() { return std::move(mesh_); }
+  TriangleMesh &mesh() { return mesh_; }
   std::size_t boundary_tetrahedra() const { return boundary_tets_; }
+
+  // Calls fn(local index, canonical key) for the vertices whose defining grid points all lie in
+  // layer k of grid points, and finds a vertex by key.
+  template <class Fn> void for_each_vertex_in_layer(std::size_t k, Fn &&fn) const
+  {
+    const std::size_t layer = grid_.n[0] * grid_.n[1];
+    for (const auto &[key, index] : vertices_) {
+      const int count = static_cast<int>(key.rest >> 60);
+      bool inside = true;
+      for (int i = 0; i < count && inside; ++i)
+        inside = ((key.ids[i / 2] >> (32 * (i % 2))) & 0xFFFFFFFFULL) / layer == k;
+      if (inside) fn(index, key);
+    }
+  }
+  std::uint32_t find(const VertexKey &key) const
+  {
+    const auto it = vertices_.find(key);
+    return it == vertices_.end() ? UINT32_MAX : it->second;
+  }
+  void release()
+  {
+    vertices_ = {};
+    mesh_ = {};
+  }
 
  private:
   double value(int constraint, std::size_t id) const
@@ -513,33 +540,69 @@ TriangleMesh mesh_solid(const Solid &solid, double edge, std::size_t max_points,
   const auto start = Clock::now();
   std::vector<std::vector<double>> values(solid.constraints.size(), std::vector<double>(total));
   const double nudge = 1e-3 * edge;
-  const unsigned threads = std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> workers;
-  for (unsigned t = 0; t < threads; ++t)
-    workers.emplace_back([&, t]() {
-      for (std::size_t k = t; k < grid.n[2]; k += threads)
-        for (std::size_t j = 0; j < grid.n[1]; ++j)
-          for (std::size_t i = 0; i < grid.n[0]; ++i) {
-            const Vec3 p = grid.point(i, j, k);
-            const std::size_t id = grid.id(i, j, k);
-            for (std::size_t c = 0; c < solid.constraints.size(); ++c) {
-              double v = solid.constraints[c].value(p);
-              if (std::abs(v) < nudge || !std::isfinite(v)) v = (v < 0.0) ? -nudge : nudge;
-              values[c][id] = v;
-            }
+  parallel_chunks(grid.n[2], 1, [&](std::size_t begin, std::size_t end, unsigned) {
+    for (std::size_t k = begin; k < end; ++k)
+      for (std::size_t j = 0; j < grid.n[1]; ++j)
+        for (std::size_t i = 0; i < grid.n[0]; ++i) {
+          const Vec3 p = grid.point(i, j, k);
+          const std::size_t id = grid.id(i, j, k);
+          for (std::size_t c = 0; c < solid.constraints.size(); ++c) {
+            double v = solid.constraints[c].value(p);
+            if (std::abs(v) < nudge || !std::isfinite(v)) v = (v < 0.0) ? -nudge : nudge;
+            values[c][id] = v;
           }
-    });
-  for (auto &w : workers) w.join();
+        }
+  });
   const double sample_seconds = seconds_since(start);
 
+  // Extract in slabs of a fixed number of cube layers on all cores, then join the slabs: a
+  // vertex on the grid layer between two slabs has the same key in both. The slabs do not depend
+  // on the number of cores, so neither does the mesh.
   const auto extract_start = Clock::now();
-  Extractor extractor(grid, values);
-  extractor.run(progress);
-  TriangleMesh mesh = extractor.take();
+  constexpr std::size_t kSlab = 6;
+  const std::size_t layers = grid.n[2] - 1, slabs = (layers + kSlab - 1) / kSlab;
+  std::vector<std::unique_ptr<Extractor>> parts(slabs);
+  std::atomic<std::size_t> done{0};
+  std::mutex progress_mutex;
+  parallel_chunks(slabs, 1, [&](std::size_t begin, std::size_t end, unsigned) {
+    for (std::size_t s = begin; s < end; ++s) {
+      parts[s] = std::make_unique<Extractor>(grid, values);
+      parts[s]->run(s * kSlab, std::min(layers, (s + 1) * kSlab));
+      const std::size_t finished = ++done;
+      if (progress) {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        progress(static_cast<double>(finished) / static_cast<double>(slabs));
+      }
+    }
+  });
+  TriangleMesh mesh;
+  std::size_t boundary_tetrahedra = 0;
+  std::vector<std::uint32_t> global, previous_global;
+  for (std::size_t s = 0; s < slabs; ++s) {
+    Extractor &part = *parts[s];
+    boundary_tetrahedra += part.boundary_tetrahedra();
+    const TriangleMesh &local = part.mesh();
+    global.assign(local.vertices.size(), UINT32_MAX);
+    if (s > 0)
+      part.for_each_vertex_in_layer(s * kSlab, [&](std::uint32_t index, const VertexKey &key) {
+        const std::uint32_t below = parts[s - 1]->find(key);
+        if (below != UINT32_MAX) global[index] = previous_global[below];
+      });
+    for (std::uint32_t v = 0; v < local.vertices.size(); ++v)
+      if (global[v] == UINT32_MAX) {
+        global[v] = static_cast<std::uint32_t>(mesh.vertices.size());
+        mesh.vertices.push_back(local.vertices[v]);
+      }
+    for (const auto &t : local.triangles)
+      mesh.triangles.push_back({global[t[0]], global[t[1]], global[t[2]]});
+    if (s > 0) parts[s - 1]->release();
+    std::swap(global, previous_global);
+  }
+  if (slabs > 0) parts[slabs - 1]->release();
   collapse_coincident_vertices(mesh);
   if (stats) {
     stats->grid_points = total;
-    stats->boundary_tetrahedra = extractor.boundary_tetrahedra();
+    stats->boundary_tetrahedra = boundary_tetrahedra;
     stats->sample_seconds = sample_seconds;
     stats->extract_seconds = seconds_since(extract_start);
   }
