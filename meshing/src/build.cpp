@@ -6,6 +6,7 @@
 #include "geometry.h"
 #include "level_mesher.h"
 #include "open3d_tools.h"
+#include "parallel.h"
 
 #include <nlohmann/json.hpp>
 
@@ -52,26 +53,31 @@ std::string fmt(double v, int digits = 4)
 }
 
 // Fraction of the box inside the solid, from uniform random points on all cores.
+// Jittered sampling: one random point in each cell of an m x m x m grid over the box. Far less
+// noisy than independent points for a solid with a smooth boundary (only cells the boundary
+// crosses contribute variance), and the same on any number of cores (one seed per slab).
 double sampled_fraction(const Solid &solid, const Box &box, std::size_t samples)
 {
-  const unsigned threads = std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
+  const auto m =
+      static_cast<std::size_t>(std::max(4.0, std::round(std::cbrt(static_cast<double>(samples)))));
   std::atomic<std::size_t> inside{0};
-  std::vector<std::thread> workers;
-  for (unsigned t = 0; t < threads; ++t)
-    workers.emplace_back([&, t]() {
-      std::mt19937_64 random(0x5EED + t);
+  detail::parallel_chunks(m, 1, [&](std::size_t begin, std::size_t end, unsigned) {
+    std::size_t mine = 0;
+    for (std::size_t k = begin; k < end; ++k) {
+      std::mt19937_64 random(0x5EED + k);
       std::uniform_real_distribution<double> unit(0.0, 1.0);
-      std::size_t mine = 0;
-      for (std::size_t s = t; s < samples; s += threads) {
-        const Vec3 p{box.lo[0] + unit(random) * (box.hi[0] - box.lo[0]),
-                     box.lo[1] + unit(random) * (box.hi[1] - box.lo[1]),
-                     box.lo[2] + unit(random) * (box.hi[2] - box.lo[2])};
-        mine += solid.contains(p);
-      }
-      inside += mine;
-    });
-  for (auto &w : workers) w.join();
-  return static_cast<double>(inside) / static_cast<double>(samples);
+      for (std::size_t j = 0; j < m; ++j)
+        for (std::size_t i = 0; i < m; ++i) {
+          const Vec3 p{
+              box.lo[0] + (static_cast<double>(i) + unit(random)) / m * (box.hi[0] - box.lo[0]),
+              box.lo[1] + (static_cast<double>(j) + unit(random)) / m * (box.hi[1] - box.lo[1]),
+              box.lo[2] + (static_cast<double>(k) + unit(random)) / m * (box.hi[2] - box.lo[2])};
+          mine += solid.contains(p);
+        }
+    }
+    inside += mine;
+  });
+  return static_cast<double>(inside) / static_cast<double>(m * m * m);
 }
 
 // Rotation about x, then y, then z (degrees), as a matrix.
@@ -102,6 +108,21 @@ void apply_transform(TriangleMesh &mesh, const Transform &t)
       out[i] = r[i][0] * s[0] + r[i][1] * s[1] + r[i][2] * s[2] + t.translate[i];
     for (int i = 0; i < 3; ++i) v[i] = detail::float_rounded(out[i]);
   }
+}
+
+// The signed volume a closed mesh encloses (about its first vertex, for accuracy).
+double enclosed_volume(const TriangleMesh &mesh)
+{
+  if (mesh.vertices.empty()) return 0.0;
+  const auto &o = mesh.vertices.front();
+  double six = 0.0;
+  for (const auto &t : mesh.triangles) {
+    Vec3 p[3];
+    for (int k = 0; k < 3; ++k)
+      for (int a = 0; a < 3; ++a) p[k][a] = mesh.vertices[t[k]][a] - o[a];
+    six += detail::dot(p[0], detail::cross(p[1], p[2]));
+  }
+  return six / 6.0;
 }
 
 // Removes shells enclosing less than `fraction` of the largest one: crumbs that a form cuts off
@@ -161,7 +182,8 @@ struct BodyCheck {
   bool features_lost = false;           // refining the grid may help
 };
 
-BodyCheck judge(const BuiltBody &body, double tolerance)
+// `density`: of the mesh as the mesher made it (smoothing moves the surface on purpose).
+BodyCheck judge(const BuiltBody &body, double density, double tolerance)
 {
   BodyCheck c;
   for (const auto &p : body.report.problems) c.problems.push_back(body.name + ": " + p);
@@ -171,10 +193,9 @@ BodyCheck judge(const BuiltBody &body, double tolerance)
                          " separate pieces, expected " + std::to_string(body.expected_pieces));
     c.features_lost = true;
   }
-  const double error =
-      (body.relative_density - body.reference_density) / std::max(body.reference_density, 1e-9);
+  const double error = (density - body.reference_density) / std::max(body.reference_density, 1e-9);
   if (std::abs(error) > tolerance) {
-    c.problems.push_back(body.name + ": relative density " + fmt(body.relative_density) +
+    c.problems.push_back(body.name + ": relative density " + fmt(density) +
                          " differs from the expected " + fmt(body.reference_density) + " (" +
                          body.reference_source + ") by " + fmt(100.0 * error, 3) + "%, more than " +
                          fmt(100.0 * tolerance, 3) + "%");
@@ -231,13 +252,17 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
     sampled.push_back(sampled_fraction(b.solid, b.solid.bounds, options.density_samples) *
                       b.solid.bounds.volume() / form_volume);
 
-  const int max_attempts = spec.quality.refine ? 4 : 1;
-  std::vector<std::string> last_problems;
-  for (int attempt = 1; attempt <= max_attempts; ++attempt) {
+  // Two kinds of retry: a finer grid when features were lost (if refinement is on), and the
+  // same grid shifted when float rounding spoiled a near-degenerate spot (always).
+  const int max_refinements = spec.quality.refine ? 3 : 0, max_shifts = 2;
+  int refinements = 0, shifts = 0;
+  std::vector<std::string> last_problems, attempt_notes;
+  for (int attempt = 1;; ++attempt) {
+    attempt_notes.clear();
     part.attempts = attempt;
     part.edge_length = edge;
     part.bodies.clear();
-    bool lost = false;
+    bool lost = false, spoiled = false;
     last_problems.clear();
     for (std::size_t i = 0; i < design.bodies.size(); ++i) {
       const auto &geometry = design.bodies[i];
@@ -250,16 +275,17 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
         body.reference_source = "analytic: " + geometry.pattern.density_formula;
       } else {
         body.reference_density = sampled[i];
-        body.reference_source =
-            "sampled from the design at " + std::to_string(options.density_samples) + " points";
+        body.reference_source = "sampled from the design at " +
+                                std::to_string(options.density_samples) + " jittered points";
       }
 
       auto t0 = Clock::now();
       detail::MesherStats stats;
       const std::string stage = "meshing " + body.name;
       try {
-        body.mesh = detail::mesh_solid(geometry.solid, edge, options.max_grid_points, &stats,
-                                       [&](double f) { progress(stage, f); });
+        body.mesh = detail::mesh_solid(
+            geometry.solid, edge, options.max_grid_points, &stats,
+            [&](double f) { progress(stage, f); }, shifts);
       } catch (const std::length_error &e) {
         throw BuildError("the design is too large for the mesher at this resolution", {e.what()});
       }
@@ -280,7 +306,11 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
                           " triangles exceed quality.max_triangles " +
                           std::to_string(spec.quality.max_triangles)});
 
+      const double form_scale =
+          spec.transform.scale[0] * spec.transform.scale[1] * spec.transform.scale[2];
+      double meshed_volume = 0.0;    // before smoothing, in the design's frame
       if (geometry.pattern.smooth) {
+        meshed_volume = enclosed_volume(body.mesh);
         progress("smoothing " + body.name, 0.0);
         t0 = Clock::now();
         TriangleMesh smoothed = detail::taubin_smooth(
@@ -301,19 +331,35 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
       t0 = Clock::now();
       body.report = check_mesh(body.mesh);
       part.check_seconds += seconds_since(t0);
-      const double scale =
-          spec.transform.scale[0] * spec.transform.scale[1] * spec.transform.scale[2];
-      body.relative_density = body.report.volume / (form_volume * scale);
-      const BodyCheck verdict = judge(body, options.density_tolerance);
+      body.relative_density = body.report.volume / (form_volume * form_scale);
+      double meshed_density = body.relative_density;
+      if (geometry.pattern.smooth) {
+        meshed_density = meshed_volume / form_volume;
+        attempt_notes.push_back(body.name + ": smoothing changed the density from " +
+                                fmt(meshed_density) + " to " + fmt(body.relative_density));
+      }
+      const BodyCheck verdict = judge(body, meshed_density, options.density_tolerance);
       last_problems.insert(last_problems.end(), verdict.problems.begin(), verdict.problems.end());
       lost = lost || verdict.features_lost;
+      spoiled = spoiled || !body.report.watertight();
       part.bodies.push_back(std::move(body));
     }
-    if (last_problems.empty()) break;
-    if (attempt == max_attempts || !lost) break;
-    part.notes.push_back("edge length " + fmt(edge) + " mm lost features (" +
-                         last_problems.front() + "); refining");
-    edge *= 0.7;
+    if (last_problems.empty()) {
+      part.notes.insert(part.notes.end(), attempt_notes.begin(), attempt_notes.end());
+      break;
+    }
+    if (spoiled && shifts < max_shifts) {
+      ++shifts;
+      part.notes.push_back("the mesh at edge length " + fmt(edge) + " mm failed a check (" +
+                           last_problems.front() + "); meshed again on a shifted grid");
+    } else if (lost && refinements < max_refinements) {
+      ++refinements;
+      part.notes.push_back("edge length " + fmt(edge) + " mm lost features (" +
+                           last_problems.front() + "); refining");
+      edge *= 0.7;
+    } else {
+      break;
+    }
   }
   if (!last_problems.empty()) {
     std::string message = "the mesh of '" + spec.name + "' fails its checks at edge length " +
@@ -338,12 +384,20 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
         reasons.push_back(std::string("the part is ") + fmt(extent) + " mm along " + "xyz"[a] +
                           ", the build volume " + fmt(spec.printer.build_volume[a]) + " mm");
     }
+    // The measured walls: most of them must print, and few may be far thinner. Thin wedges
+    // where a form cuts a lattice obliquely are normal and slicers fill or skip them; walls
+    // that a transform scaled down, or slivers of a pattern along a form's face, are not.
     const double min_wall = spec.printer.min_wall();
-    for (const auto &b : part.bodies)
-      if (b.report.wall_estimate > 0.0 && b.report.wall_estimate < 0.75 * min_wall)
-        reasons.push_back(b.name + ": measured wall thickness " + fmt(b.report.wall_estimate, 3) +
-                          " mm (5th percentile) is below 75% of the printable minimum " +
-                          fmt(min_wall, 3) + " mm");
+    for (const auto &b : part.bodies) {
+      if (b.report.wall_median > 0.0 && b.report.wall_median < 0.95 * min_wall)
+        reasons.push_back(b.name + ": the measured walls are " + fmt(b.report.wall_median, 3) +
+                          " mm thick (median), below the printable minimum " + fmt(min_wall, 3) +
+                          " mm");
+      else if (b.report.wall_estimate > 0.0 && b.report.wall_estimate < 0.5 * min_wall)
+        reasons.push_back(b.name + ": 5% of the surface has walls thinner than " +
+                          fmt(b.report.wall_estimate, 3) +
+                          " mm, less than half the printable minimum " + fmt(min_wall, 3) + " mm");
+    }
     if (!reasons.empty())
       throw BuildError("'" + spec.name + "' cannot be printed with this printer profile", reasons);
   }

@@ -30,7 +30,7 @@ Constraint folded(const Constraint &c, const Fold &fold)
 {
   if (fold.count == std::array<int, 3>{1, 1, 1}) return c;
   const ConstraintFn inner = c.value;
-  return {c.name, [inner, fold](const Vec3 &p) { return inner(fold(p)); }};
+  return {c.name, [inner, fold](const Vec3 &p) { return inner(fold(p)); }, c.form};
 }
 
 }    // namespace
@@ -72,7 +72,8 @@ DesignGeometry make_design(const DesignSpec &spec, const Vec3 &phase)
   }
 
   double form_volume = 0.0;
-  const std::vector<Constraint> form = make_form(spec.form, form_box, &form_volume);
+  std::vector<Constraint> form = make_form(spec.form, form_box, &form_volume);
+  for (auto &c : form) c.form = true;
   design.form_volume = form_volume * copies;
   Box bounds{{0.0, 0.0, 0.0}, spec.form.size};
   for (int a = 0; a < 3; ++a) bounds.hi[a] += (fold.count[a] - 1) * fold.pitch[a];
@@ -155,7 +156,8 @@ DesignGeometry make_design(const DesignSpec &spec, const Vec3 &phase)
     std::vector<Constraint> inset;
     for (const auto &c : form) {
       const ConstraintFn f = c.value;
-      inset.push_back({"nacre inset " + c.name, [f, gap](const Vec3 &p) { return f(p) + gap; }});
+      inset.push_back(
+          {"nacre inset " + c.name, [f, gap](const Vec3 &p) { return f(p) + gap; }, true});
     }
     auto inset_fns = std::make_shared<std::vector<ConstraintFn>>();
     for (const auto &c : inset) inset_fns->push_back(c.value);
@@ -170,6 +172,7 @@ DesignGeometry make_design(const DesignSpec &spec, const Vec3 &phase)
       for (const auto &c : inset) body.solid.constraints.push_back(folded(c, fold));
       body.solid.bounds = bounds;
       body.pattern = tablet_expect;
+      body.face_inset = gap;
       design.bodies.push_back(std::move(body));
     }
     if (first.nacre.bodies != B::Tablets)
@@ -179,7 +182,9 @@ DesignGeometry make_design(const DesignSpec &spec, const Vec3 &phase)
                     double outside_inset = -1e300;    // max of the inset constraints: > 0 outside
                     for (const auto &f : *inset_fns) outside_inset = std::max(outside_inset, f(p));
                     return std::min(-tablets(p), -outside_inset);
-                  }}},
+                  },
+                  // tablets and form faces in one function: creases, never coincident planes
+                  true}},
                 matrix_expect);
   } else {
     std::vector<std::vector<Constraint>> lists = per_layer;
@@ -200,6 +205,7 @@ bool pattern_touches_form_faces(const DesignGeometry &design, double tolerance)
   const Box &box = design.form.bounds;
   constexpr int n = 64;
   for (const auto &body : design.bodies) {
+    const double inset = body.face_inset;
     for (int axis = 0; axis < 3; ++axis)
       for (int side = 0; side < 2; ++side) {
         const int u = (axis + 1) % 3, v = (axis + 2) % 3;
@@ -207,22 +213,19 @@ bool pattern_touches_form_faces(const DesignGeometry &design, double tolerance)
         for (int i = 0; i < n; ++i)
           for (int j = 0; j < n; ++j) {
             Vec3 p;
-            p[axis] = side ? box.hi[axis] : box.lo[axis];
+            p[axis] = side ? box.hi[axis] - inset : box.lo[axis] + inset;
             p[u] = box.lo[u] + (i + 0.5) / n * (box.hi[u] - box.lo[u]);
             p[v] = box.lo[v] + (j + 0.5) / n * (box.hi[v] - box.lo[v]);
-            // on the form's face: every form constraint within tolerance of zero or below
+            // on the body's form face: every form constraint within tolerance of -inset or below
             bool on = true;
             for (const auto &c : design.form.constraints)
-              if (c.value(p) > tolerance) on = false;
+              if (c.value(p) + inset > tolerance) on = false;
             if (!on) continue;
             ++on_face;
             // a pattern constraint vanishing here while the body's other constraints hold: the
             // pattern's surface lies in the form's face at this point
             for (const auto &c : body.solid.constraints) {
-              bool form = false;
-              for (const auto &f : design.form.constraints)
-                if (f.name == c.name) form = true;
-              if (form || std::abs(c.value(p)) > tolerance) continue;
+              if (c.form || std::abs(c.value(p)) > tolerance) continue;
               bool inside = true;
               for (const auto &other : body.solid.constraints)
                 if (&other != &c && other.value(p) > tolerance) inside = false;

@@ -737,8 +737,16 @@ std::string_view family_name(Family family)
 
 DesignSpec parse_design_spec(std::string_view text)
 {
-  const json document = json::parse(text.begin(), text.end(), nullptr, false);
-  if (document.is_discarded()) throw SpecError("(spec)", "not valid JSON");
+  json document;
+  try {
+    document = json::parse(text.begin(), text.end());
+  } catch (const json::parse_error &e) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." -> from "line"
+    const std::string what = e.what();
+    const auto at = what.find("line ");
+    throw SpecError("(spec)",
+                    "not valid JSON: " + (at == std::string::npos ? what : what.substr(at)));
+  }
   Reader in(&document, "", nullptr);
   DesignSpec spec;
   read_header(spec, in);

@@ -50,6 +50,7 @@ using ConstraintFn = std::function<double(const Vec3 &)>;
 struct Constraint {
   std::string name;
   ConstraintFn value;
+  bool form = false;    // a face of the outer form (or one inset from it), not of the pattern
 };
 
 // The points where every constraint is <= 0. `bounds` contains all of them.
@@ -84,6 +85,7 @@ struct BodyGeometry {
   std::string name;
   Solid solid;
   PatternGeometry pattern;    // expected pieces, densities, feature sizes of this body
+  double face_inset = 0.0;    // the body's form faces lie this far inside the form's
 };
 
 struct DesignGeometry {

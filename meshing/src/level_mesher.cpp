@@ -431,12 +431,13 @@ class Extractor {
 };
 
 // Where two constraint surfaces cross close to a grid edge, a vertex on that edge and a vertex
-// of their intersection can round to the same float point: a zero-length edge and two
-// degenerate triangles. Collapsing exactly those edges (when the link condition holds, so the
-// surface stays a manifold) moves no geometry, so it cannot create an intersection; collapsing
-// merely short edges can, and is not done.
-void collapse_coincident_vertices(TriangleMesh &mesh)
+// of their intersection can land a few float steps apart or on the same float point: tiny
+// triangles whose orientation rounding decides, which then fold into their neighbours.
+// Edges shorter than `min_length` are collapsed, shortest first, when the link condition holds
+// (the surface stays a manifold) and no triangle around them turns over or degenerates.
+void collapse_tiny_edges(TriangleMesh &mesh, double min_length)
 {
+  const double min2 = min_length * min_length;
   auto length2 = [&](std::uint32_t a, std::uint32_t b) {
     const auto &p = mesh.vertices[a], &q = mesh.vertices[b];
     return (p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1]) +
@@ -445,9 +446,17 @@ void collapse_coincident_vertices(TriangleMesh &mesh)
   std::vector<std::pair<std::uint32_t, std::uint32_t>> short_edges;
   for (const auto &t : mesh.triangles)
     for (int k = 0; k < 3; ++k)
-      if (t[k] < t[(k + 1) % 3] && length2(t[k], t[(k + 1) % 3]) == 0.0)
+      if (t[k] < t[(k + 1) % 3] && length2(t[k], t[(k + 1) % 3]) <= min2)
         short_edges.push_back({t[k], t[(k + 1) % 3]});
   if (short_edges.empty()) return;
+  std::sort(short_edges.begin(), short_edges.end(), [&](const auto &e, const auto &f) {
+    return length2(e.first, e.second) < length2(f.first, f.second);
+  });
+  auto normal = [&](const std::array<std::uint32_t, 3> &t) {
+    const auto &a = mesh.vertices[t[0]], &b = mesh.vertices[t[1]], &c = mesh.vertices[t[2]];
+    return cross(Vec3{b[0] - a[0], b[1] - a[1], b[2] - a[2]},
+                 Vec3{c[0] - a[0], c[1] - a[1], c[2] - a[2]});
+  };
 
   // triangles around the vertices concerned
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> around;
@@ -478,6 +487,17 @@ void collapse_coincident_vertices(TriangleMesh &mesh)
     std::vector<std::uint32_t> common;
     std::set_intersection(na.begin(), na.end(), nb.begin(), nb.end(), std::back_inserter(common));
     if (common.size() != 2) continue;
+    // the triangles that keep b must not turn over or degenerate when b moves onto a
+    bool keeps_shape = true;
+    for (std::uint32_t f : around[b]) {
+      if (removed[f] || std::count(shared.begin(), shared.end(), f)) continue;
+      auto moved = mesh.triangles[f];
+      for (auto &v : moved)
+        if (v == b) v = a;
+      const Vec3 before = normal(mesh.triangles[f]), after = normal(moved);
+      if (!(dot(before, after) > 0.0)) keeps_shape = false;
+    }
+    if (!keeps_shape) continue;
     for (std::uint32_t f : shared) removed[f] = true;
     for (std::uint32_t f : around[b]) {
       if (removed[f]) continue;
@@ -513,7 +533,7 @@ void collapse_coincident_vertices(TriangleMesh &mesh)
 }    // namespace
 
 TriangleMesh mesh_solid(const Solid &solid, double edge, std::size_t max_points, MesherStats *stats,
-                        const std::function<void(double)> &progress)
+                        const std::function<void(double)> &progress, int variant)
 {
   if (!(edge > 0.0)) throw std::invalid_argument("mesher: edge length must be positive");
   Grid grid;
@@ -521,7 +541,10 @@ TriangleMesh mesh_solid(const Solid &solid, double edge, std::size_t max_points,
   // Two cells of margin keep the grid's outer points outside the solid. Fractional offsets of
   // the grid against the bounds, different on each axis, keep axis-aligned planes of the form
   // off the grid points, and their edges and corners off the cubes' diagonal split planes.
-  constexpr double kOffset[3] = {0.381966011250105, 0.271828182845905, 0.141421356237310};
+  constexpr double kOffsets[3][3] = {{0.381966011250105, 0.271828182845905, 0.141421356237310},
+                                     {0.618033988749895, 0.718281828459045, 0.414213562373095},
+                                     {0.236067977499790, 0.577215664901533, 0.732050807568877}};
+  const double *kOffset = kOffsets[static_cast<std::size_t>(variant) % 3];
   std::size_t total = 1;
   for (int a = 0; a < 3; ++a) {
     grid.origin[a] = solid.bounds.lo[a] - (2.0 + kOffset[a]) * edge;
@@ -599,7 +622,11 @@ TriangleMesh mesh_solid(const Solid &solid, double edge, std::size_t max_points,
     std::swap(global, previous_global);
   }
   if (slabs > 0) parts[slabs - 1]->release();
-  collapse_coincident_vertices(mesh);
+  // tiny: a few float steps at the part's size, or far below the grid spacing
+  double largest = 0.0;
+  for (const auto &v : mesh.vertices)
+    for (double x : v) largest = std::max(largest, std::abs(x));
+  collapse_tiny_edges(mesh, std::max(1e-5 * edge, 2.0 * largest * 0x1p-23));
   if (stats) {
     stats->grid_points = total;
     stats->boundary_tetrahedra = boundary_tetrahedra;

@@ -26,9 +26,12 @@ struct MesherStats {
 // oriented and free of self-intersections (as the piecewise-linear solid it bounds), with sharp
 // edges where constraints meet. Coordinates are rounded to float, as STL will store them.
 //
+// `variant` picks one of several fractional offsets of the grid against the solid: a
+// configuration too close to degenerate for float coordinates at one offset is not at another.
+//
 // Throws std::length_error when the grid would exceed `max_points`.
 TriangleMesh mesh_solid(const Solid &solid, double edge, std::size_t max_points,
                         MesherStats *stats = nullptr,
-                        const std::function<void(double)> &progress = {});
+                        const std::function<void(double)> &progress = {}, int variant = 0);
 
 }    // namespace cephalo::meshing::detail

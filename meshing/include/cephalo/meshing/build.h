@@ -20,7 +20,7 @@ struct BuiltBody {
   double relative_density = 0.0;     // mesh volume / form volume
   double reference_density = 0.0;    // what the design says it should be
   std::string reference_source;      // how the reference was obtained
-  double sampled_density = 0.0;      // Monte Carlo estimate from the design's own functions
+  double sampled_density = 0.0;      // jittered-sampling estimate from the design's own functions
   int expected_pieces = 0;           // 0: not known in advance
 };
 
@@ -49,7 +49,7 @@ class BuildError : public std::runtime_error {
 struct BuildOptions {
   bool check_printability = true;            // refuse parts the printer profile cannot print
   std::size_t max_grid_points = 80000000;    // per mesher pass
-  std::size_t density_samples = 300000;      // Monte Carlo points for the density reference
+  std::size_t density_samples = 300000;      // jittered sample points for the density reference
   double density_tolerance = 0.03;           // relative
   // progress(stage, fraction of that stage)
   std::function<void(const std::string &, double)> progress;
