@@ -407,6 +407,7 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
 std::string build_report_json(const DesignSpec &spec, const BuiltPart &part)
 {
   nlohmann::ordered_json out;
+  out["ok"] = true;
   out["name"] = part.name;
   out["spec"] = nlohmann::ordered_json::parse(design_spec_to_json(spec));
   out["edge_length"] = part.edge_length;

@@ -1,6 +1,6 @@
 // cephalo-mesh (run as `cephalo mesh`): builds a DesignSpec into checked meshes and writes them.
 //
-//   cephalo mesh spec.json -o part.stl [--3mf part.3mf] [--ply part.ply] [--obj part.obj]
+//   cephalo mesh spec.json|- -o part.stl [--3mf part.3mf] [--ply part.ply] [--obj part.obj]
 //                [--preview part.png] [--report report.json] [--spec-out full.json]
 //                [--no-printability] [--quiet]
 //   cephalo mesh --schema        print the DesignSpec JSON Schema
@@ -9,6 +9,8 @@
 #include "cephalo/meshing/build.h"
 #include "cephalo/meshing/export.h"
 #include "cephalo/meshing/preview.h"
+
+#include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
@@ -26,7 +28,8 @@ using namespace cephalo::meshing;
 namespace {
 
 const char *kUsage =
-    "usage: cephalo mesh SPEC.json -o PART.stl [--3mf PART.3mf] [--ply PART.ply] [--obj PART.obj]\n"
+    "usage: cephalo mesh SPEC.json|- -o PART.stl [--3mf PART.3mf] [--ply PART.ply] [--obj "
+    "PART.obj]\n"
     "                    [--preview PART.png] [--report REPORT.json] [--spec-out FULL.json]\n"
     "                    [--no-printability] [--quiet]\n"
     "       cephalo mesh --schema\n";
@@ -39,6 +42,11 @@ int usage_error(const std::string &message)
 
 std::string read_file(const std::string &path)
 {
+  if (path == "-") {
+    std::ostringstream text;
+    text << std::cin.rdbuf();
+    return text.str();
+  }
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read " + path);
   std::ostringstream text;
@@ -115,7 +123,7 @@ int main(int argc, char **argv)
       } else if (arg == "-h" || arg == "--help") {
         std::cout << kUsage;
         return 0;
-      } else if (!arg.empty() && arg[0] == '-') {
+      } else if (arg.size() > 1 && arg[0] == '-') {
         return usage_error("unknown option " + arg);
       } else if (spec_path.empty()) {
         spec_path = arg;
@@ -135,15 +143,31 @@ int main(int argc, char **argv)
     }
   }
 
+  // a failure is reported in the report too, for programs that read it rather than stderr
+  auto failed = [&](int status, const std::string &kind, const std::string &message,
+                    const std::string &field, const std::vector<std::string> &reasons) {
+    if (!report_path.empty()) {
+      nlohmann::json report = {
+          {"ok", false}, {"error", kind}, {"message", message}, {"reasons", reasons}};
+      if (!field.empty()) report["field"] = field;
+      try {
+        write_file(report_path, report.dump(2) + "\n");
+      } catch (const std::exception &e) {
+        std::cerr << "cephalo mesh: " << e.what() << "\n";
+      }
+    }
+    return status;
+  };
+
   DesignSpec spec;
   try {
     spec = parse_design_spec(read_file(spec_path));
   } catch (const SpecError &e) {
     std::cerr << "cephalo mesh: " << spec_path << ": " << e.what() << "\n";
-    return 2;
+    return failed(2, "spec", e.what(), e.field(), {});
   } catch (const std::exception &e) {
     std::cerr << "cephalo mesh: " << e.what() << "\n";
-    return 2;
+    return failed(2, "input", e.what(), "", {});
   }
 
   Progress progress(quiet);
@@ -167,7 +191,7 @@ int main(int argc, char **argv)
     if (!problems.empty()) {
       std::cerr << "cephalo mesh: the written files do not match the built part:\n";
       for (const auto &p : problems) std::cerr << "  - " << p << "\n";
-      return 1;
+      return failed(1, "export", "the written files do not match the built part", "", problems);
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -180,7 +204,7 @@ int main(int argc, char **argv)
       for (const auto &b : part.bodies)
         std::fprintf(stderr,
                      "  %-10s watertight, %zu piece(s), volume %.1f mm^3, density %.4f (expected "
-                     "%.4f), wall %.2f mm\n",
+                     "%.4f), walls %.2f mm (5th percentile)\n",
                      b.name.c_str(), b.report.bodies, b.report.volume, b.relative_density,
                      b.reference_density, b.report.wall_estimate);
       for (const auto &f : files) std::fprintf(stderr, "  wrote %s\n", f.path.c_str());
@@ -190,15 +214,15 @@ int main(int argc, char **argv)
   } catch (const SpecError &e) {
     progress.done();
     std::cerr << "cephalo mesh: " << spec_path << ": " << e.what() << "\n";
-    return 2;
+    return failed(2, "spec", e.what(), e.field(), {});
   } catch (const BuildError &e) {
     progress.done();
     std::cerr << "cephalo mesh: " << e.what() << ":\n";
     for (const auto &r : e.reasons()) std::cerr << "  - " << r << "\n";
-    return 1;
+    return failed(1, "build", e.what(), "", e.reasons());
   } catch (const std::exception &e) {
     progress.done();
     std::cerr << "cephalo mesh: " << e.what() << "\n";
-    return 1;
+    return failed(1, "io", e.what(), "", {});
   }
 }

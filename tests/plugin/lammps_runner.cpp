@@ -1,6 +1,8 @@
 // Test helper: runs lmp with the plugin (see lammps_runner.h).
 #include "lammps_runner.h"
 
+#include "process.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include <sys/wait.h>
@@ -11,16 +13,6 @@
 #include <stdexcept>
 
 namespace cephalo::test {
-namespace {
-
-std::string quote(const std::string &text)
-{
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-}    // namespace
 
 LammpsRun run_lammps(const std::filesystem::path &dir, const std::string &input, int ranks,
                      const std::map<std::string, std::string> &variables, int timeout_seconds)
@@ -30,12 +22,13 @@ LammpsRun run_lammps(const std::filesystem::path &dir, const std::string &input,
     file << input;
   }
   std::ostringstream command;
-  command << "cd " << quote(dir.string()) << " && timeout -k 10 " << timeout_seconds << ' ';
+  command << "cd " << shell_quote(dir.string()) << " && timeout -k 10 " << timeout_seconds << ' ';
   // one rank runs as an MPI singleton: mpirun would add seconds to every failing run
-  if (ranks > 1) command << quote(CEPHALO_MPIEXEC) << " -np " << ranks << ' ';
-  command << quote(CEPHALO_LMP) << " -in in.test -log log.lammps -var plugin "
-          << quote(CEPHALO_PLUGIN);
-  for (const auto &[name, value] : variables) command << " -var " << name << ' ' << quote(value);
+  if (ranks > 1) command << shell_quote(CEPHALO_MPIEXEC) << " -np " << ranks << ' ';
+  command << shell_quote(CEPHALO_LMP) << " -in in.test -log log.lammps -var plugin "
+          << shell_quote(CEPHALO_PLUGIN);
+  for (const auto &[name, value] : variables)
+    command << " -var " << name << ' ' << shell_quote(value);
   command << " > screen.txt 2>&1";
 
   LammpsRun run;
