@@ -128,6 +128,16 @@ bench() {
   log "compute cephalo/crack cost (2 MPI ranks; the million-atom cases take about a minute)"
   mpirun -np 2 --oversubscribe "$build_root/default/tests/bench/bench_crack_compute" \
     --plugin "$build_root/default/plugin/cephaloplugin.so" "$@"
+  # the meshing benchmark compares with manifold-3d's LevelSet, run by node from npm
+  if ! command -v npm >/dev/null; then
+    log "installing nodejs and npm for the manifold-3d comparison"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  [[ -d $repo/tests/bench/manifold/node_modules/manifold-3d ]] ||
+    npm ci --prefix "$repo/tests/bench/manifold" --no-audit --no-fund --omit=optional >&2
+  log "meshing: every family, and a 20 mm gyroid next to manifold-3d"
+  "$build_root/default/tests/bench/bench_meshing"
 }
 
 compat() {

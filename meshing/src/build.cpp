@@ -429,6 +429,7 @@ std::string build_report_json(const DesignSpec &spec, const BuiltPart &part)
                                {"pieces", r.bodies},
                                {"expected_pieces", b.expected_pieces},
                                {"cavities", r.cavities},
+                             {"genus", r.genus},
                                {"vertices", r.vertices},
                                {"triangles", r.triangles},
                                {"volume_mm3", r.volume},

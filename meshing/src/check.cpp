@@ -358,6 +358,15 @@ MeshReport check_mesh(const TriangleMesh &mesh, const CheckOptions &options)
       (v > 0.0 ? report.bodies : report.cavities)++;
     }
   }
+  if (report.manifold) {
+    // Euler: V - E + F = 2 (shells - genus), with E = 3F/2 and only vertices in use
+    std::vector<bool> used(mesh.vertices.size(), false);
+    for (const auto &t : mesh.triangles)
+      for (auto v : t) used[v] = true;
+    const long vertices = static_cast<long>(std::count(used.begin(), used.end(), true));
+    const long faces = static_cast<long>(mesh.triangles.size());
+    report.genus = static_cast<long>(shells) - (vertices - faces / 2) / 2;
+  }
   if (report.manifold && !report.self_intersecting) {
     report.outward = report.volume > 0.0 &&
                      (shells == 1 || nesting_consistent(mesh, *grid, shell, shell_volume));

@@ -70,6 +70,7 @@ BOOST_AUTO_TEST_CASE(a_box_is_a_watertight_outward_solid_with_known_volume)
   BOOST_TEST(report.outward);
   BOOST_TEST(!report.self_intersecting);
   BOOST_TEST(report.components == 1u);
+  BOOST_TEST(report.genus == 0);
   BOOST_TEST(report.volume == 24.0, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(report.area == 52.0, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(report.bbox_max[2] == 4.0);
@@ -155,6 +156,7 @@ BOOST_AUTO_TEST_CASE(a_cavity_is_a_shell_facing_in_and_must_be_nested)
   BOOST_TEST(hollow.bodies == 1u);
   BOOST_TEST(hollow.cavities == 1u);
   BOOST_TEST(hollow.volume == 56.0, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(hollow.genus == 0);
 
   // the same inner shell facing out: a body inside a body, not a cavity
   const auto nested = check_mesh(join(box({0, 0, 0}, {4, 4, 4}), box({1, 1, 1}, {3, 3, 3})));

@@ -25,6 +25,7 @@ struct MeshReport {
   std::size_t components = 0;            // shells
   std::size_t bodies = 0;                // shells that enclose material: the separate pieces
   std::size_t cavities = 0;              // shells around closed voids inside a body
+  long genus = -1;                       // handles, summed over shells (closed manifolds; -1 otherwise)
   double volume = 0.0;                   // enclosed volume (mm^3); 0 when not closed
   double area = 0.0;                     // surface area (mm^2)
   double wall_estimate = 0.0;    // local thickness at the 5th percentile of the surface (mm)
