@@ -30,7 +30,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double seconds_since(Clock::time_point start)
+{
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 std::string run(const std::string &command)
 {
@@ -53,8 +56,8 @@ double first_order_sheet_fraction()
     for (int j = 0; j < n; ++j)
       for (int l = 0; l < n; ++l) {
         const double x = k * (i + 0.5) * h, y = k * (j + 0.5) * h, z = k * (l + 0.5) * h;
-        const double sx = std::sin(x), sy = std::sin(y), sz = std::sin(z), cx = std::cos(x), cy = std::cos(y),
-                     cz = std::cos(z);
+        const double sx = std::sin(x), sy = std::sin(y), sz = std::sin(z), cx = std::cos(x),
+                     cy = std::cos(y), cz = std::cos(z);
         const double f = sx * cy + sy * cz + sz * cx;
         const double g = std::hypot(cx * cy - sz * sx, cy * cz - sx * sy, cz * cx - sy * sz);
         inside += std::abs(f / std::max(g, 1e-6) / k) <= 0.15;
@@ -66,10 +69,12 @@ void families()
 {
   std::printf("Every family at its default size (one spec field: the family), %u threads\n\n",
               std::max(1u, std::thread::hardware_concurrency()));
-  std::printf("| family | form (mm) | edge (mm) | triangles | mesh (s) | checks (s) | total (s) | density / expected | "
+  std::printf("| family | form (mm) | edge (mm) | triangles | mesh (s) | checks (s) | total (s) | "
+              "density / expected | "
               "pieces | walls p05 (mm) |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n");
-  for (const char *family : {"tpms", "honeycomb", "bouligand", "tubular", "cellular", "nacre", "spider_web"}) {
+  for (const char *family :
+       {"tpms", "honeycomb", "bouligand", "tubular", "cellular", "nacre", "spider_web"}) {
     const DesignSpec spec = parse_design_spec(std::string(R"({"family": ")") + family + "\"}");
     const auto start = Clock::now();
     try {
@@ -78,16 +83,18 @@ void families()
       std::string density, pieces, walls;
       for (const auto &b : part.bodies) {
         char cell[96];
-        std::snprintf(cell, sizeof cell, "%s%.3f / %.3f", density.empty() ? "" : ", ", b.relative_density,
-                      b.reference_density);
+        std::snprintf(cell, sizeof cell, "%s%.3f / %.3f", density.empty() ? "" : ", ",
+                      b.relative_density, b.reference_density);
         density += cell;
         pieces += (pieces.empty() ? "" : ", ") + std::to_string(b.report.bodies);
-        std::snprintf(cell, sizeof cell, "%s%.2f", walls.empty() ? "" : ", ", b.report.wall_estimate);
+        std::snprintf(cell, sizeof cell, "%s%.2f", walls.empty() ? "" : ", ",
+                      b.report.wall_estimate);
         walls += cell;
       }
-      std::printf("| %s | %gx%gx%g %s | %.3g | %zu | %.2f | %.2f | %.2f | %s | %s | %s |\n", family, spec.form.size[0],
-                  spec.form.size[1], spec.form.size[2], spec.form.shape == Shape::Box ? "box" : "cylinder",
-                  part.edge_length, part.triangles(), part.build_seconds, part.check_seconds, total, density.c_str(),
+      std::printf("| %s | %gx%gx%g %s | %.3g | %zu | %.2f | %.2f | %.2f | %s | %s | %s |\n", family,
+                  spec.form.size[0], spec.form.size[1], spec.form.size[2],
+                  spec.form.shape == Shape::Box ? "box" : "cylinder", part.edge_length,
+                  part.triangles(), part.build_seconds, part.check_seconds, total, density.c_str(),
                   pieces.c_str(), walls.c_str());
     } catch (const std::exception &e) {
       std::printf("| %s | | | | | | | failed: %s | | |\n", family, e.what());
@@ -98,8 +105,10 @@ void families()
 
 void gyroid(const std::vector<double> &edges)
 {
-  std::printf("\n20 mm gyroid cube, 5 mm cells, 0.3 mm walls: time to a mesh that passes every check\n\n");
-  std::printf("| mesher | edge (mm) | mesh (s) | checks (s) | total (s) | triangles | genus | volume (mm^3) | "
+  std::printf(
+      "\n20 mm gyroid cube, 5 mm cells, 0.3 mm walls: time to a mesh that passes every check\n\n");
+  std::printf("| mesher | edge (mm) | mesh (s) | checks (s) | total (s) | triangles | genus | "
+              "volume (mm^3) | "
               "vs its sheet | passes the checks |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
   const std::string spec_text = R"({"name": "gyroid_cube", "family": "tpms",
@@ -113,19 +122,24 @@ void gyroid(const std::vector<double> &edges)
       const BuiltPart part = build_part(spec);
       const double total = seconds_since(start);
       const auto &b = part.bodies.front();
-      std::printf("| Cephalo (%s) | %.4g | %.2f | %.2f | %.2f | %zu | %ld | %.1f | %+.2f%% | yes (walls %.3f / %.3f mm) |\n",
-                  edge > 0.0 ? "edge given" : "default edge", part.edge_length, part.build_seconds, part.check_seconds,
-                  total, part.triangles(), b.report.genus, b.report.volume,
-                  100.0 * (b.relative_density / b.reference_density - 1.0), b.report.wall_estimate, b.report.wall_median);
+      std::printf("| Cephalo (%s) | %.4g | %.2f | %.2f | %.2f | %zu | %ld | %.1f | %+.2f%% | yes "
+                  "(walls %.3f / %.3f mm) |\n",
+                  edge > 0.0 ? "edge given" : "default edge", part.edge_length, part.build_seconds,
+                  part.check_seconds, total, part.triangles(), b.report.genus, b.report.volume,
+                  100.0 * (b.relative_density / b.reference_density - 1.0), b.report.wall_estimate,
+                  b.report.wall_median);
     } catch (const std::exception &e) {
-      std::printf("| Cephalo | %.4g | | | %.2f | | | | | no: %s |\n", edge, seconds_since(start), e.what());
+      std::printf("| Cephalo | %.4g | | | %.2f | | | | | no: %s |\n", edge, seconds_since(start),
+                  e.what());
     }
     std::fflush(stdout);
   }
 
   const fs::path script = fs::path(CEPHALO_SOURCE_DIR) / "tests/bench/manifold/levelset.mjs";
-  if (!fs::exists(script.parent_path() / "node_modules/manifold-3d") || run("command -v node").empty()) {
-    std::printf("| manifold-3d LevelSet | | | | | | | | | not installed: npm ci --prefix tests/bench/manifold |\n");
+  if (!fs::exists(script.parent_path() / "node_modules/manifold-3d") ||
+      run("command -v node").empty()) {
+    std::printf("| manifold-3d LevelSet | | | | | | | | | not installed: npm ci --prefix "
+                "tests/bench/manifold |\n");
     return;
   }
   const fs::path dir = fs::temp_directory_path() / ("cephalo-bench-" + std::to_string(::getpid()));
@@ -146,16 +160,19 @@ void gyroid(const std::vector<double> &edges)
     std::string verdict = report.watertight() ? "yes" : "no: " + report.problems.front();
     if (report.watertight() && std::abs(error) > 0.03) verdict = "no: walls lost (volume)";
     const double seconds = result["seconds"].get<double>();
-    std::printf("| manifold-3d LevelSet (node, 1 thread) | %.4g | %.2f | %.2f | %.2f | %zu | %ld | %.1f | %+.2f%% | %s |\n",
+    std::printf("| manifold-3d LevelSet (node, 1 thread) | %.4g | %.2f | %.2f | %.2f | %zu | %ld | "
+                "%.1f | %+.2f%% | %s |\n",
                 result["edge"].get<double>(), seconds, checks, seconds + checks, report.triangles,
                 result["genus"].get<long>(), report.volume, 100.0 * error, verdict.c_str());
     std::fflush(stdout);
   }
   std::error_code ignored;
   fs::remove_all(dir, ignored);
-  std::printf("\n(manifold-3d is given the sheet |f/|grad f|| <= 0.15 mm, %.1f mm^3 at 1/50 mm resolution; Cephalo's "
-              "sheet is within 0.15 mm of the surface by distance, so the two volumes differ by design.)\n",
-              reference);
+  std::printf(
+      "\n(manifold-3d is given the sheet |f/|grad f|| <= 0.15 mm, %.1f mm^3 at 1/50 mm resolution; "
+      "Cephalo's "
+      "sheet is within 0.15 mm of the surface by distance, so the two volumes differ by design.)\n",
+      reference);
 }
 
 }    // namespace
@@ -173,7 +190,9 @@ int main(int argc, char **argv)
       std::istringstream list(argv[++i]);
       for (std::string item; std::getline(list, item, ',');) edges.push_back(std::stod(item));
     } else {
-      std::fprintf(stderr, "usage: bench_meshing [--families-only] [--edges E1,E2,...] (0: the default edge)\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_meshing [--families-only] [--edges E1,E2,...] (0: the default edge)\n");
       return 2;
     }
   }

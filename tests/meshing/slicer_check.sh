@@ -16,7 +16,7 @@ build=${1:-$root/build/default}
 [[ $# -gt 0 ]] && shift
 designs=("$@")
 [[ ${#designs[@]} -eq 0 ]] && designs=("$root"/examples/designs/*.json)
-mesh="$build/meshing/cephalo-mesh"
+mesh="$build/bin/cephalo-mesh"
 [[ -x $mesh ]] || { echo "slicer check: $mesh not built" >&2; exit 2; }
 
 if ! command -v prusa-slicer >/dev/null; then
