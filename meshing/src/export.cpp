@@ -2,7 +2,7 @@
 #include "cephalo/meshing/export.h"
 
 #include "cephalo/meshing/stl.h"
-#include "cgal_3mf.h"
+#include "lib3mf_io.h"
 #include "open3d_tools.h"
 
 #include <algorithm>
@@ -53,7 +53,7 @@ std::vector<ExportedFile> export_part(const BuiltPart &part, const std::filesyst
       bodies.emplace_back(b.name, &b.mesh);
       file.bodies.push_back(b.name);
     }
-    detail::write_3mf(target, bodies);
+    detail::write_3mf(target, part.name, bodies);
     files.push_back(file);
     return files;
   }
