@@ -2,6 +2,7 @@
 // smoothing -> transform -> printability (see build.h).
 #include "cephalo/meshing/build.h"
 
+#include "cgal_wrap.h"
 #include "float_round.h"
 #include "geometry.h"
 #include "level_mesher.h"
@@ -256,6 +257,7 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
   // same grid shifted when float rounding spoiled a near-degenerate spot (always).
   const int max_refinements = spec.quality.refine ? 3 : 0, max_shifts = 2;
   int refinements = 0, shifts = 0;
+  bool wrapped = false;
   std::vector<std::string> last_problems, attempt_notes;
   for (int attempt = 1;; ++attempt) {
     attempt_notes.clear();
@@ -348,6 +350,34 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
       part.notes.insert(part.notes.end(), attempt_notes.begin(), attempt_notes.end());
       break;
     }
+    if (spoiled && shifts == max_shifts && !wrapped) {
+      // Last resort: wrap the spoiled bodies (CGAL's alpha wrapping gives a watertight,
+      // manifold, intersection-free surface a hair outside the mesh), and check them again.
+      wrapped = true;
+      last_problems.clear();
+      for (auto &body : part.bodies) {
+        if (body.report.watertight()) continue;
+        const double alpha = edge, offset = edge / 50.0;
+        body.mesh = detail::alpha_wrap(body.mesh, alpha, offset);
+        const auto t0 = Clock::now();
+        body.report = check_mesh(body.mesh);
+        part.check_seconds += seconds_since(t0);
+        const double form_scale =
+            spec.transform.scale[0] * spec.transform.scale[1] * spec.transform.scale[2];
+        body.relative_density = body.report.volume / (form_volume * form_scale);
+        part.notes.push_back(body.name + ": repaired by alpha wrapping (alpha " + fmt(alpha, 3) +
+                             " mm, offset " + fmt(offset, 3) +
+                             " mm) after meshing on shifted grids failed");
+      }
+      for (const auto &body : part.bodies) {
+        const BodyCheck verdict = judge(body, body.relative_density, options.density_tolerance);
+        last_problems.insert(last_problems.end(), verdict.problems.begin(), verdict.problems.end());
+      }
+      if (last_problems.empty()) {
+        part.notes.insert(part.notes.end(), attempt_notes.begin(), attempt_notes.end());
+        break;
+      }
+    }
     if (spoiled && shifts < max_shifts) {
       ++shifts;
       part.notes.push_back("the mesh at edge length " + fmt(edge) + " mm failed a check (" +
@@ -429,7 +459,7 @@ std::string build_report_json(const DesignSpec &spec, const BuiltPart &part)
                                {"pieces", r.bodies},
                                {"expected_pieces", b.expected_pieces},
                                {"cavities", r.cavities},
-                             {"genus", r.genus},
+                               {"genus", r.genus},
                                {"vertices", r.vertices},
                                {"triangles", r.triangles},
                                {"volume_mm3", r.volume},

@@ -101,7 +101,8 @@ BOOST_AUTO_TEST_CASE(tubular_with_cortical_rings)
 
 BOOST_AUTO_TEST_CASE(each_channel_through_a_block_is_a_handle)
 {
-  const BuiltPart part = build(R"({"name": "channels", "family": "tubular", "tubular": {"count": 4, "radius": 1.2},
+  const BuiltPart part =
+      build(R"({"name": "channels", "family": "tubular", "tubular": {"count": 4, "radius": 1.2},
                                    "form": {"shape": "box", "size": [10, 10, 6]}})");
   expect_sound(part);
   BOOST_TEST(part.bodies[0].report.genus == 4);

@@ -5,6 +5,7 @@
 #include "cephalo/meshing/build.h"
 #include "cephalo/meshing/check.h"
 #include "cephalo/meshing/stl.h"
+#include "cgal_wrap.h"    // internal: the last-resort repair
 #include "scratch_dir.h"
 
 #include <fstream>
@@ -227,4 +228,19 @@ BOOST_AUTO_TEST_CASE(the_grid_self_intersection_test_agrees_with_cgal)
   }
   BOOST_TEST(intersecting > 0);
   BOOST_TEST(intersecting < 12);
+}
+
+BOOST_AUTO_TEST_CASE(alpha_wrapping_repairs_overlapping_solids)
+{
+  // two overlapping cubes: closed and manifold each, intersecting each other
+  const TriangleMesh overlapping = join(box({0, 0, 0}, {2, 2, 2}), box({1, 1, 1}, {3, 3, 3}));
+  BOOST_TEST_REQUIRE(check_mesh(overlapping).self_intersecting);
+  const TriangleMesh wrapped = detail::alpha_wrap(overlapping, 0.2, 0.01);
+  const auto report = check_mesh(wrapped);
+  for (const auto &p : report.problems) BOOST_TEST_MESSAGE(p);
+  BOOST_TEST(report.watertight());
+  BOOST_TEST(report.bodies == 1u);
+  // the union (15 mm^3), grown by the offset over its 42 mm^2 of surface, give or take
+  BOOST_TEST(report.volume > 15.0);
+  BOOST_TEST(report.volume < 15.0 + 42.0 * 0.01 * 1.5);
 }
