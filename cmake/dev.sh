@@ -5,7 +5,7 @@
 #   bash cmake/dev.sh setup            Debian packages, LAMMPS source and LAMMPS build
 #   bash cmake/dev.sh build  [preset]  setup, then configure and build Cephalo (preset: default)
 #   bash cmake/dev.sh test   [preset]  build, then run every test with ctest
-#   bash cmake/dev.sh demo             build, then run examples/crack on 2 MPI ranks
+#   bash cmake/dev.sh demo             build, run examples/crack on 2 MPI ranks, build a design
 #   bash cmake/dev.sh bench [args]     build, then run the benchmark programs
 #   bash cmake/dev.sh compat [suite]   compile the plugin against another Debian suite's LAMMPS
 #
@@ -121,6 +121,11 @@ demo() {
   build default
   log "running examples/crack on 2 MPI ranks"
   bash "$repo/examples/crack/run.sh" "$build_root/default" "$lammps_build/lmp" -var images 1000
+  local out="$build_root/default/examples/designs"
+  mkdir -p "$out"
+  log "building examples/designs/gyroid_scaffold.json into $out (STL, 3MF, preview, report)"
+  "$build_root/default/bin/cephalo" mesh "$repo/examples/designs/gyroid_scaffold.json" -o "$out/gyroid_scaffold.stl" \
+    --3mf "$out/gyroid_scaffold.3mf" --preview "$out/gyroid_scaffold.png" --report "$out/gyroid_scaffold.report.json"
 }
 
 bench() {

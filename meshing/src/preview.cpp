@@ -76,6 +76,13 @@ void render_preview(const BuiltPart &part, const std::filesystem::path &png,
   std::vector<float> depth(static_cast<std::size_t>(w) * h,
                            -std::numeric_limits<float>::infinity());
   std::vector<std::array<float, 3>> colour(static_cast<std::size_t>(w) * h, {1.0f, 1.0f, 1.0f});
+  // Several bodies nest (tablets in a matrix): the octant facing the viewer is cut away so the
+  // inner ones show, and the inside faces of the cut are drawn darker.
+  const bool cut = options.cutaway && part.bodies.size() > 1;
+  auto in_cut = [&](const V3 &p) {
+    const V3 d = sub(p, centre);
+    return d[0] * toward[0] > 0.0 && d[1] * toward[1] > 0.0 && d[2] * toward[2] > 0.0;
+  };
   for (std::size_t b = 0; b < part.bodies.size(); ++b) {
     const TriangleMesh &mesh = part.bodies[b].mesh;
     const V3 base = kPalette[b % (sizeof kPalette / sizeof kPalette[0])];
@@ -89,10 +96,18 @@ void render_preview(const BuiltPart &part, const std::filesystem::path &png,
       const V3 p0{mesh.vertices[t[0]][0], mesh.vertices[t[0]][1], mesh.vertices[t[0]][2]};
       const V3 p1{mesh.vertices[t[1]][0], mesh.vertices[t[1]][1], mesh.vertices[t[1]][2]};
       const V3 p2{mesh.vertices[t[2]][0], mesh.vertices[t[2]][1], mesh.vertices[t[2]][2]};
-      const V3 n = unit(cross3(sub(p1, p0), sub(p2, p0)));
-      if (dot3(n, toward) <= 0.0) continue;    // faces away (the surfaces are closed)
-      const double shade =
-          0.22 + 0.7 * std::max(0.0, dot3(n, light1)) + 0.18 * std::max(0.0, dot3(n, light2));
+      V3 n = unit(cross3(sub(p1, p0), sub(p2, p0)));
+      double dim = 1.0;
+      if (cut) {
+        if (in_cut({(p0[0] + p1[0] + p2[0]) / 3.0, (p0[1] + p1[1] + p2[1]) / 3.0,
+                    (p0[2] + p1[2] + p2[2]) / 3.0}))
+          continue;
+        if (dot3(n, toward) <= 0.0) n = {-n[0], -n[1], -n[2]}, dim = 0.55;    // seen from inside
+      } else if (dot3(n, toward) <= 0.0) {
+        continue;    // faces away (the surfaces are closed)
+      }
+      const double shade = dim * (0.22 + 0.7 * std::max(0.0, dot3(n, light1)) +
+                                  0.18 * std::max(0.0, dot3(n, light2)));
       const std::array<float, 3> c{static_cast<float>(std::min(1.0, base[0] * shade)),
                                    static_cast<float>(std::min(1.0, base[1] * shade)),
                                    static_cast<float>(std::min(1.0, base[2] * shade))};

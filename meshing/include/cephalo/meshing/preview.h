@@ -12,6 +12,7 @@ struct PreviewOptions {
   int height = 600;
   double azimuth = 35.0;      // degrees about z, from the +x axis
   double elevation = 28.0;    // degrees above the xy plane
+  bool cutaway = true;        // parts of several bodies: cut away the octant facing the viewer
 };
 
 // An orthographic, shaded view of every body (one colour each), written as PNG.
