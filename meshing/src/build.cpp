@@ -8,6 +8,7 @@
 #include "level_mesher.h"
 #include "open3d_tools.h"
 #include "parallel.h"
+#include "planar_decimation.h"
 
 #include <nlohmann/json.hpp>
 
@@ -301,6 +302,12 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
                                " mm^3 in all, cut off by the form");
         }
       }
+      // flat faces: grid-sized triangles into large ones (kept aside in case it spoils the mesh)
+      TriangleMesh full;
+      if (spec.quality.merge_flat) {
+        full = body.mesh;
+        detail::merge_flat_regions(body.mesh, 1e-4 * edge);
+      }
       part.build_seconds += seconds_since(t0);
       if (body.mesh.triangles.size() > static_cast<std::size_t>(spec.quality.max_triangles))
         throw BuildError("too many triangles",
@@ -332,6 +339,13 @@ BuiltPart build_part(const DesignSpec &spec, const BuildOptions &options)
       progress("checking " + body.name, 0.0);
       t0 = Clock::now();
       body.report = check_mesh(body.mesh);
+      if (!body.report.watertight() && !full.triangles.empty() && !geometry.pattern.smooth) {
+        attempt_notes.push_back(body.name + ": merging flat faces spoiled the mesh (" +
+                                body.report.problems.front() + "); kept it whole");
+        body.mesh = std::move(full);
+        if (!is_identity(spec.transform)) apply_transform(body.mesh, spec.transform);
+        body.report = check_mesh(body.mesh);
+      }
       part.check_seconds += seconds_since(t0);
       body.relative_density = body.report.volume / (form_volume * form_scale);
       double meshed_density = body.relative_density;

@@ -545,6 +545,8 @@ void read_rest(DesignSpec &spec, Reader &in, const Vec3 &fallback_size, Shape fa
                           "grid spacing of the mesher; default from the finest feature");
     spec.quality.refine =
         q.boolean("refine", true, "refine the grid when the checks show lost features");
+    spec.quality.merge_flat = q.boolean(
+        "merge_flat", true, "merge the grid-sized triangles of flat faces into larger ones (the surface does not move)");
     spec.quality.max_triangles = q.integer("max_triangles", 4000000, 1000, 50000000,
                                            "refuse to build more triangles than this");
     q.finish();
@@ -813,6 +815,7 @@ std::string design_spec_to_json(const DesignSpec &spec)
   ordered_json quality;
   if (spec.quality.edge_length) quality["edge_length"] = *spec.quality.edge_length;
   quality["refine"] = spec.quality.refine;
+  quality["merge_flat"] = spec.quality.merge_flat;
   quality["max_triangles"] = spec.quality.max_triangles;
   out["quality"] = quality;
   out["printer"] = {{"nozzle", spec.printer.nozzle},

@@ -160,10 +160,15 @@ void gyroid(const std::vector<double> &edges)
     std::string verdict = report.watertight() ? "yes" : "no: " + report.problems.front();
     if (report.watertight() && std::abs(error) > 0.03) verdict = "no: walls lost (volume)";
     const double seconds = result["seconds"].get<double>();
+    char volume[64] = "(not closed)", deviation[32] = "";
+    if (report.closed) {
+      std::snprintf(volume, sizeof volume, "%.1f", report.volume);
+      std::snprintf(deviation, sizeof deviation, "%+.2f%%", 100.0 * error);
+    }
     std::printf("| manifold-3d LevelSet (node, 1 thread) | %.4g | %.2f | %.2f | %.2f | %zu | %ld | "
-                "%.1f | %+.2f%% | %s |\n",
+                "%s | %s | %s |\n",
                 result["edge"].get<double>(), seconds, checks, seconds + checks, report.triangles,
-                result["genus"].get<long>(), report.volume, 100.0 * error, verdict.c_str());
+                result["genus"].get<long>(), volume, deviation, verdict.c_str());
     std::fflush(stdout);
   }
   std::error_code ignored;

@@ -186,6 +186,26 @@ BOOST_AUTO_TEST_CASE(arrays_and_transforms)
   BOOST_TEST(part.bbox_min[2] == 5.0, boost::test_tools::tolerance(0.01));
 }
 
+BOOST_AUTO_TEST_CASE(flat_faces_are_merged_without_moving_the_surface)
+{
+  const std::string spec =
+      R"({"family": "honeycomb", "honeycomb": {"cell_size": 5, "wall_thickness": 0.9},
+                               "form": {"shape": "box", "size": [15, 17.320508, 4]}, "quality": {"merge_flat": MERGE}})";
+  auto with = [&](const char *merge) {
+    std::string text = spec;
+    text.replace(text.find("MERGE"), 5, merge);
+    return build(text, false);
+  };
+  const BuiltPart merged = with("true"), full = with("false");
+  expect_sound(merged);
+  expect_sound(full);
+  const auto &a = merged.bodies[0].report, &b = full.bodies[0].report;
+  BOOST_TEST(a.triangles * 2 < b.triangles);    // walls and ends are flat: far fewer triangles
+  BOOST_TEST(a.volume == b.volume, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(a.area == b.area, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(a.genus == b.genus);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(densities)

@@ -143,6 +143,7 @@ struct ArrayLayout {
 struct Quality {
   std::optional<double> edge_length;    // grid spacing; default from the finest feature
   bool refine = true;                   // refine when a check shows features were lost
+  bool merge_flat = true;               // merge the grid-sized triangles of flat faces
   long max_triangles = 4000000;
 };
 
