@@ -113,8 +113,6 @@ DesignGeometry make_design(const DesignSpec &spec, const Vec3 &phase)
     const PatternGeometry &p = patterns[i];
     summary.finest_feature = std::min(summary.finest_feature, p.finest_feature);
     summary.suggested_edge = std::min(summary.suggested_edge, p.suggested_edge);
-    summary.smooth = summary.smooth || p.smooth;
-    summary.smoothing = std::max(summary.smoothing, p.smoothing);
     if (p.expected_pieces != 1) all_connected = false;
     if (p.analytic_density)
       density_sum += *p.analytic_density * (frames[i].hi[2] - frames[i].lo[2]);
@@ -128,12 +126,22 @@ DesignGeometry make_design(const DesignSpec &spec, const Vec3 &phase)
     summary.density_formula = patterns.size() == 1 ? patterns.front().density_formula
                                                    : "thickness-weighted layer densities";
   }
-  if (patterns.size() == 1) {
-    const int pieces = patterns.front().expected_pieces;
-    summary.expected_pieces =
-        pieces == 0 ? 0 : (separate ? pieces * copies : (pieces == 1 ? 1 : 0));
+  // Pieces: copies that do not touch multiply them; copies of a box that share faces join
+  // when the pattern reaches the faces (a spider web does not); any other form may sever parts
+  // of a pattern, so the count is not known in advance there.
+  bool loose = false, reaches_faces = true;
+  for (const auto &layer : spec.layers)
+    reaches_faces = reaches_faces && layer.pattern.family != Family::SpiderWeb;
+  for (const auto &p : patterns) loose = loose || p.expected_pieces == kLoosePieces;
+  const bool box = spec.form.shape == Shape::Box;
+  if (loose) {
+    summary.expected_pieces = kLoosePieces;
+  } else if (!box || !all_connected) {
+    summary.expected_pieces = 0;
+  } else if (separate || !reaches_faces) {
+    summary.expected_pieces = copies;
   } else {
-    summary.expected_pieces = all_connected ? (separate ? copies : 1) : 0;
+    summary.expected_pieces = 1;
   }
 
   auto make_body = [&](const std::string &name, std::vector<Constraint> pattern,
@@ -162,7 +170,7 @@ DesignGeometry make_design(const DesignSpec &spec, const Vec3 &phase)
     auto inset_fns = std::make_shared<std::vector<ConstraintFn>>();
     for (const auto &c : inset) inset_fns->push_back(c.value);
     PatternGeometry tablet_expect = summary, matrix_expect = summary;
-    tablet_expect.expected_pieces = 0;    // one per tablet, clipped by the form
+    tablet_expect.expected_pieces = kLoosePieces;    // one per tablet, clipped by the form
     matrix_expect.expected_pieces = separate ? copies : 1;
     using B = NacreParams::Bodies;
     if (first.nacre.bodies != B::Matrix) {

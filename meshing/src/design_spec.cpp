@@ -402,8 +402,9 @@ void read_family_params(Pattern &p, Family family, Reader in)
     c.kind = in.choice("kind", K::Walls, {{"walls", K::Walls}, {"struts", K::Struts}},
                        "walls: closed-cell foam; struts: open-cell foam");
     c.thickness = in.number("thickness", 0.8, 0.05, 20.0, "mm", "wall thickness or strut diameter");
-    c.smoothing = in.number("smoothing", 0.0, 0.0, 1.0, "fraction",
-                            "surface smoothing strength (Taubin filter)");
+    c.smoothing = in.number(
+        "smoothing", 0.0, 0.0, 1.0, "fraction",
+        "fillets where walls or struts meet, up to half the thickness deep at 1 (0: sharp)");
     c.seed = in.integer("seed", 1, 0, 1000000000, "random seed of the cell centres");
     c.face_sheets = read_face_sheets(in.object("face_sheets", "solid sandwich sheets"));
     break;
@@ -545,8 +546,9 @@ void read_rest(DesignSpec &spec, Reader &in, const Vec3 &fallback_size, Shape fa
                           "grid spacing of the mesher; default from the finest feature");
     spec.quality.refine =
         q.boolean("refine", true, "refine the grid when the checks show lost features");
-    spec.quality.merge_flat = q.boolean(
-        "merge_flat", true, "merge the grid-sized triangles of flat faces into larger ones (the surface does not move)");
+    spec.quality.merge_flat = q.boolean("merge_flat", true,
+                                        "merge the grid-sized triangles of flat faces into larger "
+                                        "ones (the surface does not move)");
     spec.quality.max_triangles = q.integer("max_triangles", 4000000, 1000, 50000000,
                                            "refuse to build more triangles than this");
     q.finish();
@@ -868,6 +870,18 @@ void check_printable_spec(const DesignSpec &spec)
   auto need = [&](const std::string &field, double value) {
     if (value < min_wall - 1e-12) throw SpecError(field, number_text(value) + rule);
   };
+  auto sheets = [&](const std::string &field, const FaceSheets &f) {
+    if (f.top > 0.0) need(field + ".top", f.top);
+    if (f.bottom > 0.0) need(field + ".bottom", f.bottom);
+  };
+  // an opening narrower than the nozzle closes up when printed
+  auto gap = [&](const std::string &field, double value, const char *what) {
+    if (value < spec.printer.nozzle - 1e-12)
+      throw SpecError(field, "leaves " + number_text(value) + " mm " + what +
+                                 ", narrower than printer.nozzle " +
+                                 number_text(spec.printer.nozzle) +
+                                 " mm: it would close up when printed");
+  };
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
     const Pattern &p = spec.layers[i].pattern;
     const std::string prefix = layer_prefix(spec, i);
@@ -901,16 +915,22 @@ void check_printable_spec(const DesignSpec &spec)
     }
     case Family::Honeycomb:
       need(prefix + "honeycomb.wall_thickness", p.honeycomb.wall_thickness);
+      sheets(prefix + "honeycomb.face_sheets", p.honeycomb.face_sheets);
       break;
     case Family::Bouligand:
       need(prefix + "bouligand.fibre_width", p.bouligand.fibre_width);
+      gap(prefix + "bouligand.fibre_spacing", p.bouligand.fibre_spacing - p.bouligand.fibre_width,
+          "between fibres");
       break;
     case Family::Tubular:
-      if (p.tubular.rings > 0)
+      if (p.tubular.rings > 0) {
         need(prefix + "tubular.ring_spacing", p.tubular.ring_spacing - p.tubular.ring_gap);
+        gap(prefix + "tubular.ring_gap", p.tubular.ring_gap, "of ring channel");
+      }
       break;
     case Family::Cellular:
       need(prefix + "cellular.thickness", p.cellular.thickness);
+      sheets(prefix + "cellular.face_sheets", p.cellular.face_sheets);
       break;
     case Family::Nacre:
       if (p.nacre.bodies != NacreParams::Bodies::Tablets) need(prefix + "nacre.gap", p.nacre.gap);

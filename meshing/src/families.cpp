@@ -37,6 +37,15 @@ bool whole_periods(const Box &frame, const Vec3 &period)
   return true;
 }
 
+// The smaller of a and b, rounded over a width k where they are close: blended into a field
+// as a minimum, it puts fillets of about k/4 into the creases where two surfaces meet.
+double smooth_min(double a, double b, double k)
+{
+  if (k <= 0.0) return std::min(a, b);
+  const double h = std::max(k - std::abs(a - b), 0.0) / k;
+  return std::min(a, b) - 0.25 * k * h * h;
+}
+
 // ------------------------------------------------------------------------------------------
 // TPMS: level-set functions of period 2 pi, with gradients
 
@@ -379,7 +388,7 @@ PatternGeometry bouligand_pattern(const BouligandParams &b, const Box &frame,
        }});
   g.finest_feature = std::min({w, s - w, round ? w : ply});
   g.suggested_edge = std::min({w, s - w, ply}) / 2.5;
-  g.expected_pieces = (b.rotation > 0.0 || b.rotation_noise > 0.0) ? 1 : 0;
+  g.expected_pieces = (b.rotation > 0.0 || b.rotation_noise > 0.0) ? 1 : kLoosePieces;
   return g;
 }
 
@@ -572,7 +581,9 @@ class SegmentField {
     }
   }
 
-  double distance(const Vec3 &p) const
+  // The distance to the nearest segment, with `blend` > 0: the smooth minimum over the
+  // segments nearby (fillets where they meet).
+  double distance(const Vec3 &p, double blend = 0.0) const
   {
     int c[3];
     for (int a = 0; a < 3; ++a) {
@@ -580,15 +591,16 @@ class SegmentField {
       if (f < 0.0 || f >= n_[a]) return reach_;
       c[a] = static_cast<int>(f);
     }
-    double best = reach_ * reach_;
+    double best = reach_ * reach_, blended = reach_;
     for (int s : members_[index(c[0], c[1], c[2])]) {
       const Segment &sg = segments_[static_cast<std::size_t>(s)];
       const Vec3 ab = sg.b - sg.a, ap = p - sg.a;
       const double t = std::clamp(dot(ap, ab) / std::max(dot(ab, ab), 1e-300), 0.0, 1.0);
       const Vec3 d = ap - t * ab;
       best = std::min(best, dot(d, d));
+      if (blend > 0.0) blended = smooth_min(blended, std::sqrt(dot(d, d)), blend);
     }
-    return std::sqrt(best);
+    return blend > 0.0 ? blended : std::sqrt(best);
   }
 
  private:
@@ -696,6 +708,9 @@ PatternGeometry cellular_pattern(const CellularParams &c, const Box &frame)
   auto grid = std::make_shared<SeedGrid>();
   grid->build(seeds, frame, spacing);
   const double half = c.thickness / 2.0;
+  // smoothing: fillets where walls or struts meet, blended into the field (up to half the
+  // thickness deep at smoothing 1), so the mesh of the smoothed foam is as exact as any other
+  const double blend = 2.0 * c.smoothing * c.thickness;
   const FaceSheets sheets = c.face_sheets;
   if (c.kind == CellularParams::Kind::Walls) {
     // Inside the cell of the nearest seed, the distance to the cell's boundary is the distance
@@ -712,9 +727,10 @@ PatternGeometry cellular_pattern(const CellularParams &c, const Box &frame)
            const Vec3 &a = grid->seeds[static_cast<std::size_t>(s[0])];
            double boundary = kInf;
            for (int i = 1; i < found; ++i)
-             boundary = std::min(boundary,
-                                 (d2[i] - d2[0]) /
-                                     (2.0 * norm(grid->seeds[static_cast<std::size_t>(s[i])] - a)));
+             boundary = smooth_min(
+                 boundary,
+                 (d2[i] - d2[0]) / (2.0 * norm(grid->seeds[static_cast<std::size_t>(s[i])] - a)),
+                 blend);
            return std::min(boundary - half, face_sheets_field(sheets, frame, p));
          }});
   } else {
@@ -727,7 +743,7 @@ PatternGeometry cellular_pattern(const CellularParams &c, const Box &frame)
         }(),
         2.0 * c.thickness);
     g.constraints.push_back({"foam struts", [=](const Vec3 &p) {
-                               return std::min(struts->distance(p) - half,
+                               return std::min(struts->distance(p, blend) - half,
                                                face_sheets_field(sheets, frame, p));
                              }});
   }
@@ -737,8 +753,6 @@ PatternGeometry cellular_pattern(const CellularParams &c, const Box &frame)
       std::min(c.thickness / (c.kind == CellularParams::Kind::Struts ? 6.0 : 2.5), spacing / 6.0);
   if (sheets.top > 0.0) g.suggested_edge = std::min(g.suggested_edge, sheets.top / 2.5);
   if (sheets.bottom > 0.0) g.suggested_edge = std::min(g.suggested_edge, sheets.bottom / 2.5);
-  g.smooth = c.smoothing > 0.0;
-  g.smoothing = c.smoothing;
   return g;
 }
 

@@ -68,16 +68,18 @@ struct Solid {
 
 // What one family contributes inside its frame (the box of its layer): the constraints of its
 // pattern (the form is added separately), its finest feature, and what the checks should expect.
+inline constexpr int kLoosePieces = -1;
+
 struct PatternGeometry {
   std::vector<Constraint> constraints;
   double finest_feature = 1.0;    // mm: thinnest wall, gap or thread
   double suggested_edge = 0.5;    // mm: grid spacing that resolves the pattern
-  int expected_pieces = 1;        // bodies; 0 = not known in advance
+  // separate bodies: > 0 that many; 0 not known in advance (a curved form may sever parts of
+  // the pattern; crumbs are removed); kLoosePieces many by design (tablets, parallel fibres)
+  int expected_pieces = 1;
   std::optional<double>
       analytic_density;           // solid fraction of the frame, where known in closed form
   std::string density_formula;    // how the analytic value is obtained
-  bool smooth = false;            // smoothing requested (cellular)
-  double smoothing = 0.0;
 };
 
 // One body of the part (nacre has two; everything else one).

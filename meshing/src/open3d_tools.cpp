@@ -1,4 +1,4 @@
-// Smoothing and PLY/OBJ input and output with Open3D (see open3d_tools.h).
+// PLY and OBJ input, PLY output with Open3D (see open3d_tools.h).
 #include "open3d_tools.h"
 
 #include "float_round.h"
@@ -37,12 +37,6 @@ TriangleMesh from_open3d(const open3d::geometry::TriangleMesh &mesh)
 }
 
 }    // namespace
-
-TriangleMesh taubin_smooth(const TriangleMesh &mesh, int iterations)
-{
-  const auto smoothed = to_open3d(mesh).FilterSmoothTaubin(iterations);
-  return from_open3d(*smoothed);
-}
 
 void write_with_open3d(const std::filesystem::path &path, const TriangleMesh &mesh)
 {

@@ -21,7 +21,7 @@ struct BuiltBody {
   double reference_density = 0.0;    // what the design says it should be
   std::string reference_source;      // how the reference was obtained
   double sampled_density = 0.0;      // jittered-sampling estimate from the design's own functions
-  int expected_pieces = 0;           // 0: not known in advance
+  int expected_pieces = 0;           // 0: not known in advance; -1: many by design (tablets)
 };
 
 struct BuiltPart {
@@ -50,7 +50,7 @@ struct BuildOptions {
   bool check_printability = true;            // refuse parts the printer profile cannot print
   std::size_t max_grid_points = 80000000;    // per mesher pass
   std::size_t density_samples = 300000;      // jittered sample points for the density reference
-  double density_tolerance = 0.03;           // relative
+  double density_tolerance = 0.03;           // relative (at least 0.001 of the form's volume)
   // progress(stage, fraction of that stage)
   std::function<void(const std::string &, double)> progress;
 };

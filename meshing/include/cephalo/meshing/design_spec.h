@@ -85,7 +85,7 @@ struct CellularParams {
   std::optional<double> cell_size;    // if given, cells = form volume / cell_size^3
   enum class Kind { Walls, Struts } kind = Kind::Walls;
   double thickness = 0.8;    // wall thickness or strut diameter
-  double smoothing = 0.0;    // 0..1: Taubin smoothing of the surface
+  double smoothing = 0.0;    // 0..1: fillets where walls or struts meet
   int seed = 1;
   FaceSheets face_sheets;
 };
