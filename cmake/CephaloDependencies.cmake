@@ -6,6 +6,26 @@ find_package(nlohmann_json 3.9 REQUIRED)
 
 if(CEPHALO_BUILD_MODELS)
   find_package(Torch REQUIRED)
+  find_package(PNG REQUIRED)     # image decoding for the image processor
+  find_package(JPEG REQUIRED)
+  if(CEPHALO_BUILD_TESTS)
+    # SentencePiece trains the tokenizer tests' model and checks our encoder against its own. Only
+    # the tests link it: Debian's libsentencepiece exports a bundled protobuf that crashes a
+    # process which also loads libtorch's libprotobuf, so models/ reads tokenizer.model itself.
+    # find_path/find_library rather than pkg-config, so that a copy unpacked under
+    # CMAKE_PREFIX_PATH is found as well.
+    find_path(SENTENCEPIECE_INCLUDE_DIR NAMES sentencepiece_trainer.h REQUIRED)
+    find_library(SENTENCEPIECE_LIBRARY NAMES sentencepiece REQUIRED)
+    find_library(SENTENCEPIECE_TRAIN_LIBRARY NAMES sentencepiece_train REQUIRED)
+    add_library(SentencePiece::sentencepiece UNKNOWN IMPORTED)
+    set_target_properties(SentencePiece::sentencepiece PROPERTIES
+      IMPORTED_LOCATION "${SENTENCEPIECE_LIBRARY}"
+      INTERFACE_INCLUDE_DIRECTORIES "${SENTENCEPIECE_INCLUDE_DIR}")
+    add_library(SentencePiece::train UNKNOWN IMPORTED)
+    set_target_properties(SentencePiece::train PROPERTIES
+      IMPORTED_LOCATION "${SENTENCEPIECE_TRAIN_LIBRARY}"
+      INTERFACE_LINK_LIBRARIES SentencePiece::sentencepiece)
+  endif()
 endif()
 
 if(CEPHALO_BUILD_BRIDGE)

@@ -37,8 +37,9 @@ packages=(
   libzmq3-dev cppzmq-dev libboost-dev libspdlog-dev
   # meshing/ (TBB: CGAL's parallel self-intersection test; lib3mf: 3MF export)
   libcgal-dev libgmp-dev libmpfr-dev libeigen3-dev libtbb-dev libopen3d-dev lib3mf-dev
-  # tests (PrusaSlicer: the slicer check of meshing/; bc: its timings)
-  libboost-test-dev prusa-slicer bc
+  # tests (SentencePiece: the reference of the tokenizer's; PrusaSlicer: the slicer check of
+  # meshing/; bc: its timings)
+  libboost-test-dev libsentencepiece-dev prusa-slicer bc
 )
 
 log() { printf '\033[1m[cephalo %4ss]\033[0m %s\n' "$SECONDS" "$*" >&2; }

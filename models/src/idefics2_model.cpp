@@ -1,0 +1,526 @@
+// The Idefics2 forward pass: vision tower, connector, decoder. Read top to bottom it follows the
+// reference implementation's order; names are the checkpoint's.
+#include "idefics2_model.h"
+
+#include "cephalo/models/safetensors.h"
+#include "weights.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+
+namespace cephalo::models {
+namespace {
+
+enum class Init { Normal, Ones, Zeros };
+
+torch::Tensor activation(const torch::Tensor &x, const std::string &name)
+{
+  if (name == "silu") return torch::silu(x);
+  if (name == "gelu_pytorch_tanh") return torch::gelu(x, "tanh");
+  return torch::gelu(x);
+}
+
+// Concatenates along the output dimension; undefined when a part failed to load (the store
+// reports it).
+torch::Tensor fuse(const std::vector<torch::Tensor> &parts)
+{
+  for (const auto &p : parts)
+    if (!p.defined()) return {};
+  return parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
+}
+
+}    // namespace
+
+torch::Tensor LayerNorm::operator()(const torch::Tensor &x) const
+{
+  return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
+}
+
+torch::Tensor RMSNorm::operator()(const torch::Tensor &x) const
+{
+  const auto x32 = x.to(torch::kFloat32);
+  const auto normed = x32 * torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+torch::Tensor GatedMLP::operator()(const torch::Tensor &x) const
+{
+  const auto gate_and_up = torch::linear(x, gate_up).chunk(2, -1);
+  return torch::linear(activation(gate_and_up[0], act) * gate_and_up[1], down);
+}
+
+void KVCache::keep_rows(const torch::Tensor &rows)
+{
+  for (auto &k : key) k = k.index_select(0, rows);
+  for (auto &v : value) v = v.index_select(0, rows);
+  valid = valid.index_select(0, rows);
+}
+
+torch::Tensor attend(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                     const torch::Tensor &mask, bool causal, AttentionKernel kernel)
+{
+  const auto groups = q.size(1) / k.size(1);
+  if (kernel == AttentionKernel::Fused) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+    // the kernel reads each key/value head for its whole group of query heads
+    return at::scaled_dot_product_attention(
+        q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt, 0.0, causal,
+        std::nullopt, /*enable_gqa=*/groups > 1);
+#else
+    const auto kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
+    const auto vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
+#if TORCH_VERSION_MAJOR >= 2
+    return at::scaled_dot_product_attention(
+        q, kk, vv, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt, 0.0, causal);
+#else
+    // libtorch 1.13: the private op, and only an additive float mask is safe on every path
+    c10::optional<at::Tensor> additive;
+    if (mask.defined())
+      additive = torch::zeros(mask.sizes(), q.options())
+                     .masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+    return std::get<0>(at::_scaled_dot_product_attention(q, kk, vv, additive, 0.0,
+                                                         /*need_attn_weights=*/false, causal));
+#endif
+#endif
+  }
+  const auto kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
+  const auto vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
+  auto scores = torch::matmul(q, kk.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
+  const auto minus_inf = -std::numeric_limits<float>::infinity();
+  if (causal) {
+    const auto allowed =
+        torch::ones({q.size(2), k.size(2)}, q.options().dtype(torch::kBool)).tril();
+    scores = scores.masked_fill(allowed.logical_not(), minus_inf);
+  }
+  if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), minus_inf);
+  const auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
+  return torch::matmul(probs, vv);
+}
+
+Idefics2Model::Idefics2Model(const Idefics2Config &config, const torch::TensorOptions &options) :
+    config_(config), options_(options)
+{
+}
+
+Idefics2Model::Idefics2Model(const Idefics2Config &config, WeightStore &weights,
+                             const torch::TensorOptions &options) :
+    Idefics2Model(config, options)
+{
+  build([&](const std::string &name, const std::vector<std::int64_t> &shape, Init) {
+    return weights.take(name, shape, options_);
+  });
+  weights.finish();
+}
+
+namespace {
+
+torch::Tensor random_tensor(const std::vector<std::int64_t> &shape, Init init,
+                            const torch::TensorOptions &options, double init_std)
+{
+  switch (init) {
+  case Init::Ones:
+    return torch::ones(shape, options);
+  case Init::Zeros:
+    return torch::zeros(shape, options);
+  case Init::Normal:
+    break;
+  }
+  // drawn in fp32 on the CPU so that a seed gives the same weights on every device and dtype
+  return (torch::randn(shape, torch::kFloat32) * init_std).to(options);
+}
+
+}    // namespace
+
+Idefics2Model Idefics2Model::random(const Idefics2Config &config,
+                                    const torch::TensorOptions &options, std::uint64_t seed,
+                                    double init_std)
+{
+  Idefics2Model model(config, options);
+  torch::manual_seed(seed);
+  if (options.device().is_cuda()) {
+    // drawing billions of numbers on the CPU would dominate a benchmark: draw on the device
+    model.build([&](const std::string &, const std::vector<std::int64_t> &shape, Init init) {
+      return init == Init::Normal ? torch::randn(shape, options) * init_std
+                                  : random_tensor(shape, init, options, init_std);
+    });
+    return model;
+  }
+  model.build([&](const std::string &, const std::vector<std::int64_t> &shape, Init init) {
+    return random_tensor(shape, init, options, init_std);
+  });
+  return model;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>>
+Idefics2Model::random_named(const Idefics2Config &config, const torch::TensorOptions &options,
+                            std::uint64_t seed, double init_std)
+{
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  Idefics2Model model(config, options);
+  torch::manual_seed(seed);
+  model.build([&](const std::string &name, const std::vector<std::int64_t> &shape, Init init) {
+    named.emplace_back(name, random_tensor(shape, init, options, init_std));
+    return named.back().second;
+  });
+  return named;
+}
+
+template <typename Source> void Idefics2Model::build(Source &&source)
+{
+  const auto take = [&](const std::string &name, const std::vector<std::int64_t> &shape,
+                        Init init) {
+    auto tensor = source(name, shape, init);
+    if (tensor.defined()) parameter_count_ += tensor.numel();
+    return tensor;
+  };
+  const auto &vc = config_.vision;
+  const auto &pc = config_.perceiver;
+  const auto &tc = config_.text;
+  const std::int64_t vd = vc.hidden_size, td = tc.hidden_size;
+  const auto normal = [&](const std::string &name, std::vector<std::int64_t> shape) {
+    return take(name, shape, Init::Normal);
+  };
+  const auto ones = [&](const std::string &name, std::int64_t n) {
+    return take(name, {n}, Init::Ones);
+  };
+  const auto zeros = [&](const std::string &name, std::int64_t n) {
+    return take(name, {n}, Init::Zeros);
+  };
+
+  const std::string vm = "model.vision_model.";
+  patch_embedding_weight = normal(vm + "embeddings.patch_embedding.weight",
+                                  {vd, vc.num_channels, vc.patch_size, vc.patch_size});
+  patch_embedding_bias = zeros(vm + "embeddings.patch_embedding.bias", vd);
+  const std::int64_t per_side = vc.image_size / vc.patch_size;
+  position_embedding =
+      normal(vm + "embeddings.position_embedding.weight", {per_side * per_side, vd});
+  for (int i = 0; i < vc.num_hidden_layers; ++i) {
+    const std::string p = vm + "encoder.layers." + std::to_string(i) + ".";
+    VisionLayer l;
+    l.layer_norm1 = {ones(p + "layer_norm1.weight", vd), zeros(p + "layer_norm1.bias", vd),
+                     vc.layer_norm_eps};
+    l.layer_norm2 = {ones(p + "layer_norm2.weight", vd), zeros(p + "layer_norm2.bias", vd),
+                     vc.layer_norm_eps};
+    l.qkv.weight = fuse({normal(p + "self_attn.q_proj.weight", {vd, vd}),
+                         normal(p + "self_attn.k_proj.weight", {vd, vd}),
+                         normal(p + "self_attn.v_proj.weight", {vd, vd})});
+    l.qkv.bias =
+        fuse({zeros(p + "self_attn.q_proj.bias", vd), zeros(p + "self_attn.k_proj.bias", vd),
+              zeros(p + "self_attn.v_proj.bias", vd)});
+    l.out_proj = {normal(p + "self_attn.out_proj.weight", {vd, vd}),
+                  zeros(p + "self_attn.out_proj.bias", vd)};
+    l.fc1 = {normal(p + "mlp.fc1.weight", {vc.intermediate_size, vd}),
+             zeros(p + "mlp.fc1.bias", vc.intermediate_size)};
+    l.fc2 = {normal(p + "mlp.fc2.weight", {vd, vc.intermediate_size}),
+             zeros(p + "mlp.fc2.bias", vd)};
+    vision_layers.push_back(std::move(l));
+  }
+  post_layernorm = {ones(vm + "post_layernorm.weight", vd), zeros(vm + "post_layernorm.bias", vd),
+                    vc.layer_norm_eps};
+
+  const std::string cn = "model.connector.";
+  modality_projection = {
+      fuse({normal(cn + "modality_projection.gate_proj.weight", {tc.intermediate_size, vd}),
+            normal(cn + "modality_projection.up_proj.weight", {tc.intermediate_size, vd})}),
+      normal(cn + "modality_projection.down_proj.weight", {td, tc.intermediate_size}),
+      tc.hidden_act};
+  const std::string pr = cn + "perceiver_resampler.";
+  latents = take(pr + "latents", {pc.resampler_n_latents, td}, Init::Ones);
+  const std::int64_t q_width = std::int64_t{pc.resampler_n_heads} * pc.resampler_head_dim;
+  const std::int64_t kv_width = std::int64_t{pc.num_key_value_heads} * pc.resampler_head_dim;
+  for (int i = 0; i < pc.resampler_depth; ++i) {
+    const std::string p = pr + "layers." + std::to_string(i) + ".";
+    PerceiverLayer l;
+    l.input_latents_norm = {ones(p + "input_latents_norm.weight", td), pc.rms_norm_eps};
+    l.input_context_norm = {ones(p + "input_context_norm.weight", td), pc.rms_norm_eps};
+    l.post_attention_layernorm = {ones(p + "post_attention_layernorm.weight", td), pc.rms_norm_eps};
+    l.q_proj = normal(p + "self_attn.q_proj.weight", {q_width, td});
+    l.kv_proj = fuse({normal(p + "self_attn.k_proj.weight", {kv_width, td}),
+                      normal(p + "self_attn.v_proj.weight", {kv_width, td})});
+    l.o_proj = normal(p + "self_attn.o_proj.weight", {td, q_width});
+    l.mlp = {fuse({normal(p + "mlp.gate_proj.weight", {4 * td, td}),
+                   normal(p + "mlp.up_proj.weight", {4 * td, td})}),
+             normal(p + "mlp.down_proj.weight", {td, 4 * td}), pc.hidden_act};
+    perceiver_layers.push_back(std::move(l));
+  }
+  perceiver_norm = {ones(pr + "norm.weight", td), pc.rms_norm_eps};
+
+  const std::string tm = "model.text_model.";
+  embed_tokens = normal(tm + "embed_tokens.weight", {tc.vocab_size, td});
+  const std::int64_t hq = std::int64_t{tc.num_attention_heads} * tc.head_dim;
+  const std::int64_t hkv = std::int64_t{tc.num_key_value_heads} * tc.head_dim;
+  for (int i = 0; i < tc.num_hidden_layers; ++i) {
+    const std::string p = tm + "layers." + std::to_string(i) + ".";
+    DecoderLayer l;
+    l.input_layernorm = {ones(p + "input_layernorm.weight", td), tc.rms_norm_eps};
+    l.post_attention_layernorm = {ones(p + "post_attention_layernorm.weight", td), tc.rms_norm_eps};
+    l.qkv_proj = fuse({normal(p + "self_attn.q_proj.weight", {hq, td}),
+                       normal(p + "self_attn.k_proj.weight", {hkv, td}),
+                       normal(p + "self_attn.v_proj.weight", {hkv, td})});
+    l.o_proj = normal(p + "self_attn.o_proj.weight", {td, hq});
+    l.mlp = {fuse({normal(p + "mlp.gate_proj.weight", {tc.intermediate_size, td}),
+                   normal(p + "mlp.up_proj.weight", {tc.intermediate_size, td})}),
+             normal(p + "mlp.down_proj.weight", {td, tc.intermediate_size}), tc.hidden_act};
+    decoder_layers.push_back(std::move(l));
+  }
+  norm = {ones(tm + "norm.weight", td), tc.rms_norm_eps};
+  lm_head =
+      config_.tie_word_embeddings ? embed_tokens : normal("lm_head.weight", {tc.vocab_size, td});
+
+  const auto device_f32 = torch::TensorOptions().dtype(torch::kFloat32).device(options_.device());
+  // as the reference computes it: integer exponents converted to fp32, divided by the width
+  inv_freq = 1.0 / torch::pow(tc.rope_theta,
+                              torch::arange(0, tc.head_dim, 2, torch::kInt64).to(torch::kFloat32) /
+                                  tc.head_dim)
+                       .to(device_f32);
+}
+
+torch::Tensor Idefics2Model::patch_positions(const torch::Tensor &patch_mask) const
+{
+  // Variable-resolution positions (NaViT): an image of h x w valid patches spreads them over the
+  // whole position grid by bucketing fractional coordinates, computed as the reference does: in
+  // fp32, grid index times (1 / h), clamped below one, bucketized against the grid boundaries.
+  const std::int64_t per_side = config_.vision.image_size / config_.vision.patch_size;
+  const auto mask = patch_mask.to(torch::kCPU).to(torch::kBool);
+  const std::int64_t images = mask.size(0), rows = mask.size(1), cols = mask.size(2);
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  const auto boundaries = torch::arange(1.0 / per_side, 1.0, 1.0 / per_side, f32);
+  const auto step_h = 1.0 / mask.select(2, 0).sum(1).to(torch::kFloat32);    // [images]
+  const auto step_w = 1.0 / mask.select(1, 0).sum(1).to(torch::kFloat32);
+  const auto bucket = [&](std::int64_t n, const torch::Tensor &step) {
+    const auto coords =
+        (torch::arange(n, f32).unsqueeze(0) * step.unsqueeze(1)).clamp_max(1.0 - 1e-6);
+    return torch::bucketize(coords, boundaries, /*out_int32=*/false, /*right=*/true);
+  };
+  const auto ids =
+      (bucket(rows, step_h).unsqueeze(2) * per_side + bucket(cols, step_w).unsqueeze(1))
+          .reshape({images, -1});
+  return ids.masked_fill(mask.reshape({images, -1}).logical_not(), 0).to(options_.device());
+}
+
+torch::Tensor Idefics2Model::vision_forward(const torch::Tensor &pixel_values,
+                                            const torch::Tensor &patch_mask) const
+{
+  const auto &vc = config_.vision;
+  const std::int64_t n = pixel_values.size(0);
+  auto x = torch::conv2d(pixel_values, patch_embedding_weight, patch_embedding_bias, vc.patch_size)
+               .flatten(2)
+               .transpose(1, 2);
+  x = x + position_embedding.index_select(0, patch_positions(patch_mask).reshape({-1}))
+              .reshape({n, -1, vc.hidden_size});
+
+  const std::int64_t len = x.size(1), heads = vc.num_attention_heads;
+  const std::int64_t head_dim = vc.hidden_size / heads;
+  const auto flat_mask = patch_mask.reshape({n, 1, 1, len}).to(options_.device());
+  // all patches valid: no mask, so the fused kernel may take its fastest path
+  const bool full = flat_mask.all().item<bool>();
+  for (const auto &layer : vision_layers) {
+    const auto qkv =
+        layer.qkv(layer.layer_norm1(x)).view({n, len, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
+    const auto attn =
+        attend(qkv[0], qkv[1], qkv[2], full ? torch::Tensor() : flat_mask, false, attention);
+    x = x + layer.out_proj(attn.transpose(1, 2).reshape({n, len, vc.hidden_size}));
+    x = x + layer.fc2(activation(layer.fc1(layer.layer_norm2(x)), vc.hidden_act));
+  }
+  return post_layernorm(x);
+}
+
+torch::Tensor Idefics2Model::perceiver_forward(const torch::Tensor &context,
+                                               const torch::Tensor &context_mask) const
+{
+  const auto &pc = config_.perceiver;
+  const std::int64_t n = context.size(0), n_lat = pc.resampler_n_latents;
+  const std::int64_t d = pc.resampler_head_dim;
+  // keys and values come from the context and the latents together; every latent is a key
+  const auto key_mask =
+      torch::cat({context_mask.to(torch::kBool),
+                  torch::ones({n, n_lat}, context_mask.options().dtype(torch::kBool))},
+                 1)
+          .reshape({n, 1, 1, -1});
+  auto lat = latents.unsqueeze(0).expand({n, n_lat, latents.size(1)});
+  for (const auto &layer : perceiver_layers) {
+    const auto residual = lat;
+    const auto normed_latents = layer.input_latents_norm(lat);
+    const auto normed_context = layer.input_context_norm(context);
+    const auto both = torch::cat({normed_context, normed_latents}, 1);
+    const std::int64_t len = both.size(1);
+    const auto q = torch::linear(normed_latents, layer.q_proj)
+                       .view({n, n_lat, pc.resampler_n_heads, d})
+                       .transpose(1, 2);
+    const auto kv = torch::linear(both, layer.kv_proj)
+                        .view({n, len, 2, pc.num_key_value_heads, d})
+                        .permute({2, 0, 3, 1, 4});
+    const auto attn = attend(q, kv[0], kv[1], key_mask, false, attention);
+    lat = residual + torch::linear(attn.transpose(1, 2).reshape({n, n_lat, -1}), layer.o_proj);
+    lat = lat + layer.mlp(layer.post_attention_layernorm(lat));
+  }
+  return perceiver_norm(lat);
+}
+
+torch::Tensor Idefics2Model::encode_images(const torch::Tensor &pixel_values,
+                                           const torch::Tensor &pixel_mask) const
+{
+  const auto &vc = config_.vision;
+  auto pixels = pixel_values.to(options_);
+  auto mask = pixel_mask.defined() ? pixel_mask.to(options_.device()).to(torch::kBool)
+                                   : torch::ones({pixels.size(0), pixels.size(2), pixels.size(3)},
+                                                 options_.dtype(torch::kBool));
+  // all-zero images pad batches of samples with fewer images: the reference drops them
+  const auto real = pixels.ne(0).flatten(1).any(1);
+  if (!real.all().item<bool>()) {
+    const auto keep = real.nonzero().squeeze(1);
+    pixels = pixels.index_select(0, keep);
+    mask = mask.index_select(0, keep);
+  }
+  const std::int64_t p = vc.patch_size;
+  const std::int64_t rows = pixels.size(2) / p, cols = pixels.size(3) / p;
+  // A patch is valid when all its pixels are (transformers 5; earlier versions also counted
+  // patches that padding covers in part).
+  const auto patch_mask = mask.narrow(1, 0, rows * p)
+                              .narrow(2, 0, cols * p)
+                              .reshape({mask.size(0), rows, p, cols, p})
+                              .all(4)
+                              .all(2);
+  if (!patch_mask.flatten(1).any(1).all().item<bool>())
+    throw std::invalid_argument("an image is smaller than one patch of " + std::to_string(p) +
+                                " pixels");
+  const auto features = vision_forward(pixels, patch_mask);
+  return perceiver_forward(modality_projection(features), patch_mask.reshape({mask.size(0), -1}));
+}
+
+torch::Tensor Idefics2Model::embed(const torch::Tensor &input_ids,
+                                   const torch::Tensor &image_features) const
+{
+  const auto ids = input_ids.to(options_.device());
+  auto embeds =
+      embed_tokens.index_select(0, ids.reshape({-1})).reshape({ids.size(0), ids.size(1), -1});
+  const auto is_image = ids.eq(config_.image_token_id);
+  const auto slots = is_image.sum().item<std::int64_t>();
+  const std::int64_t given =
+      image_features.defined() ? image_features.size(0) * image_features.size(1) : 0;
+  if (slots != given)
+    throw std::invalid_argument("the prompt has " + std::to_string(slots) +
+                                " image tokens but the images give " + std::to_string(given) +
+                                " image embeddings");
+  if (slots > 0)
+    embeds.masked_scatter_(is_image.unsqueeze(-1),
+                           image_features.to(embeds.scalar_type()).reshape({-1, embeds.size(-1)}));
+  return embeds;
+}
+
+KVCache Idefics2Model::new_cache(std::int64_t batch, std::int64_t capacity) const
+{
+  const auto &tc = config_.text;
+  KVCache cache;
+  for (int i = 0; i < tc.num_hidden_layers; ++i) {
+    cache.key.push_back(
+        torch::zeros({batch, tc.num_key_value_heads, capacity, tc.head_dim}, options_));
+    cache.value.push_back(
+        torch::zeros({batch, tc.num_key_value_heads, capacity, tc.head_dim}, options_));
+  }
+  cache.valid = torch::zeros({batch, capacity}, options_.dtype(torch::kBool));
+  return cache;
+}
+
+namespace {
+
+torch::Tensor rotate_half(const torch::Tensor &x)
+{
+  const auto halves = x.chunk(2, -1);
+  return torch::cat({-halves[1], halves[0]}, -1);
+}
+
+}    // namespace
+
+torch::Tensor Idefics2Model::decode(const torch::Tensor &embeds, const torch::Tensor &positions,
+                                    const torch::Tensor &valid, KVCache &cache) const
+{
+  const auto &tc = config_.text;
+  const std::int64_t b = embeds.size(0), t = embeds.size(1);
+  const std::int64_t start = cache.length, end = start + t;
+  if (end > cache.capacity())
+    throw std::length_error("the KV cache holds " + std::to_string(cache.capacity()) + " tokens; " +
+                            std::to_string(end) + " were asked for");
+  cache.valid.narrow(1, start, t).copy_(valid);
+
+  // RoPE tables in fp32 from the positions, cast to the activation dtype as the reference does
+  const auto freqs = positions.to(options_.device()).to(torch::kFloat32).unsqueeze(-1) * inv_freq;
+  const auto angles = torch::cat({freqs, freqs}, -1).unsqueeze(1);    // [b, 1, t, d]
+  const auto cos = angles.cos().to(embeds.scalar_type()),
+             sin = angles.sin().to(embeds.scalar_type());
+
+  // Which slots each query sees: earlier or equal slots, within the sliding window, and not
+  // padding (a padding query sees itself only, so that no softmax row is empty).
+  torch::Tensor mask;
+  bool causal = false;
+  const bool windowed = tc.sliding_window && end > *tc.sliding_window;
+  if (!cache.padded && !windowed) {
+    causal = t > 1 && start == 0;
+    if (t > 1 && start > 0) mask = torch::ones({t, end}, cache.valid.options()).tril(start);
+  } else {
+    const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(options_.device());
+    const auto q_slot = torch::arange(start, end, opts).unsqueeze(1);
+    const auto k_slot = torch::arange(0, end, opts).unsqueeze(0);
+    auto allowed = k_slot.le(q_slot);
+    if (windowed) allowed = allowed.logical_and(q_slot.sub(k_slot).lt(*tc.sliding_window));
+    const auto key_ok = cache.valid.narrow(1, 0, end).unsqueeze(1);    // [b, 1, end]
+    mask = allowed.unsqueeze(0)
+               .logical_and(key_ok.logical_or(k_slot.eq(q_slot).unsqueeze(0)))
+               .unsqueeze(1);
+  }
+
+  const std::int64_t hq = tc.num_attention_heads, hkv = tc.num_key_value_heads, d = tc.head_dim;
+  auto x = embeds;
+  for (std::size_t i = 0; i < decoder_layers.size(); ++i) {
+    const auto &layer = decoder_layers[i];
+    const auto qkv = torch::linear(layer.input_layernorm(x), layer.qkv_proj)
+                         .split({hq * d, hkv * d, hkv * d}, -1);
+    auto q = qkv[0].view({b, t, hq, d}).transpose(1, 2);
+    auto k = qkv[1].view({b, t, hkv, d}).transpose(1, 2);
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+    cache.key[i].narrow(2, start, t).copy_(k);
+    cache.value[i].narrow(2, start, t).copy_(qkv[2].view({b, t, hkv, d}).transpose(1, 2));
+    const auto attn = attend(q, cache.key[i].narrow(2, 0, end), cache.value[i].narrow(2, 0, end),
+                             mask, causal, attention);
+    x = x + torch::linear(attn.transpose(1, 2).reshape({b, t, hq * d}), layer.o_proj);
+    x = x + layer.mlp(layer.post_attention_layernorm(x));
+  }
+  cache.length = end;
+  return norm(x);
+}
+
+torch::Tensor Idefics2Model::logits(const torch::Tensor &hidden) const
+{
+  return torch::linear(hidden, lm_head).to(torch::kFloat32);
+}
+
+torch::Tensor Idefics2Model::forward(const torch::Tensor &input_ids,
+                                     const torch::Tensor &pixel_values,
+                                     const torch::Tensor &pixel_mask) const
+{
+  const auto features =
+      pixel_values.defined() ? encode_images(pixel_values, pixel_mask) : torch::Tensor();
+  const auto embeds = embed(input_ids, features);
+  const std::int64_t b = input_ids.size(0), t = input_ids.size(1);
+  auto cache = new_cache(b, t);
+  const auto positions =
+      torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(options_.device()))
+          .expand({b, t});
+  const auto valid = torch::ones({b, t}, options_.dtype(torch::kBool));
+  return logits(decode(embeds, positions, valid, cache));
+}
+
+std::int64_t Idefics2Model::decoder_bytes_per_token() const
+{
+  // every decoder weight once, the final norm and lm_head; one embedding row is negligible
+  std::int64_t elements = norm.weight.numel() + lm_head.numel();
+  for (const auto &l : decoder_layers)
+    elements += l.input_layernorm.weight.numel() * 2 + l.qkv_proj.numel() + l.o_proj.numel() +
+                l.mlp.gate_up.numel() + l.mlp.down.numel();
+  return elements * static_cast<std::int64_t>(embed_tokens.element_size());
+}
+
+}    // namespace cephalo::models

@@ -1,0 +1,164 @@
+// The Idefics2 network on libtorch: SigLIP-style vision tower with variable-resolution patch
+// positions, connector (SwiGLU modality projection, then perceiver resampler), Mistral decoder
+// with a preallocated KV cache, lm_head. Tensors carry their Hugging Face checkpoint names.
+#pragma once
+
+#include "cephalo/models/config.h"
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace cephalo::models {
+
+class WeightStore;
+
+// Fused: the framework's scaled-dot-product attention kernel (flash / memory-efficient on
+// CUDA). Plain: matmul, softmax in fp32, matmul, as the reference implementation writes it.
+enum class AttentionKernel { Fused, Plain };
+
+// Keys and values of every decoder layer for a batch of sequences, preallocated to a fixed
+// capacity so that decoding never reallocates. Slot i of every row holds the token fed at step
+// i; rows shorter than the longest prompt are left-padded, and their padding slots are
+// marked invalid so that no query attends to them.
+struct KVCache {
+  std::vector<torch::Tensor> key, value;    // per layer: [batch, kv_heads, capacity, head_dim]
+  torch::Tensor valid;                      // [batch, capacity] bool
+  std::int64_t length = 0;                  // slots filled
+  bool padded = false;                      // some row has invalid slots among the filled ones
+
+  std::int64_t batch() const { return valid.size(0); }
+  std::int64_t capacity() const { return valid.size(1); }
+  // Keeps only the given rows (finished sequences leave the batch).
+  void keep_rows(const torch::Tensor &rows);
+};
+
+struct Linear {
+  torch::Tensor weight, bias;    // bias may be undefined
+  torch::Tensor operator()(const torch::Tensor &x) const { return torch::linear(x, weight, bias); }
+};
+
+struct LayerNorm {
+  torch::Tensor weight, bias;
+  double eps = 1e-6;
+  torch::Tensor operator()(const torch::Tensor &x) const;
+};
+
+// Mistral/Llama RMSNorm: statistics in fp32, scale applied in the input dtype.
+struct RMSNorm {
+  torch::Tensor weight;
+  double eps = 1e-6;
+  torch::Tensor operator()(const torch::Tensor &x) const;
+};
+
+// down(act(gate(x)) * up(x)); gate and up are one fused matrix [2 * inner, in].
+struct GatedMLP {
+  torch::Tensor gate_up, down;
+  std::string act;
+  torch::Tensor operator()(const torch::Tensor &x) const;
+};
+
+struct VisionLayer {
+  LayerNorm layer_norm1, layer_norm2;
+  Linear qkv, out_proj;    // q_proj, k_proj, v_proj fused
+  Linear fc1, fc2;
+};
+
+struct PerceiverLayer {
+  RMSNorm input_latents_norm, input_context_norm, post_attention_layernorm;
+  torch::Tensor q_proj, kv_proj, o_proj;    // k_proj and v_proj fused
+  GatedMLP mlp;
+};
+
+struct DecoderLayer {
+  RMSNorm input_layernorm, post_attention_layernorm;
+  torch::Tensor qkv_proj, o_proj;    // q_proj, k_proj, v_proj fused
+  GatedMLP mlp;
+};
+
+class Idefics2Model {
+ public:
+  // Loads every tensor of the config from `weights` into `options` (dtype, device); throws
+  // FormatError naming missing, mis-shaped and unexpected tensors.
+  Idefics2Model(const Idefics2Config &config, WeightStore &weights,
+                const torch::TensorOptions &options);
+  // Random weights of the right shapes (normal, std 0.02; norms one), made on the device: for
+  // tests, benchmarks of full-size configurations, and as a starting point for training.
+  static Idefics2Model random(const Idefics2Config &config, const torch::TensorOptions &options,
+                              std::uint64_t seed, double init_std = 0.02);
+  // The same random weights by checkpoint name (unfused), in build order, for writing.
+  static std::vector<std::pair<std::string, torch::Tensor>>
+  random_named(const Idefics2Config &config, const torch::TensorOptions &options,
+               std::uint64_t seed, double init_std = 0.02);
+
+  const Idefics2Config &config() const { return config_; }
+  const torch::TensorOptions &options() const { return options_; }
+
+  AttentionKernel attention = AttentionKernel::Fused;
+
+  // pixel_values [images, 3, H, W] (float), pixel_mask [images, H, W] (bool or uint8; undefined
+  // means all valid) -> [images, n_latents, text hidden]. Images that are all zeros are padding
+  // and are dropped, as the reference does.
+  torch::Tensor encode_images(const torch::Tensor &pixel_values,
+                              const torch::Tensor &pixel_mask) const;
+
+  // Token embeddings [batch, T, hidden]; the positions holding image_token_id take the rows of
+  // image_features ([images, n_latents, hidden]) in order.
+  torch::Tensor embed(const torch::Tensor &input_ids, const torch::Tensor &image_features) const;
+
+  KVCache new_cache(std::int64_t batch, std::int64_t capacity) const;
+
+  // Runs the decoder on `embeds` [batch, T, hidden] at rotary `positions` [batch, T], appending
+  // keys and values at slot cache.length; `valid` [batch, T] marks real (not padding) tokens.
+  // Returns the final-normed hidden states [batch, T, hidden].
+  torch::Tensor decode(const torch::Tensor &embeds, const torch::Tensor &positions,
+                       const torch::Tensor &valid, KVCache &cache) const;
+
+  torch::Tensor logits(const torch::Tensor &hidden) const;    // lm_head, [.., vocab] fp32
+
+  // Full forward without a cache (for checks against references): logits [batch, T, vocab].
+  torch::Tensor forward(const torch::Tensor &input_ids, const torch::Tensor &pixel_values,
+                        const torch::Tensor &pixel_mask) const;
+
+  std::int64_t parameter_count() const { return parameter_count_; }
+  std::int64_t decoder_bytes_per_token() const;    // weight bytes one decode step reads
+
+ private:
+  Idefics2Model(const Idefics2Config &config, const torch::TensorOptions &options);
+  template <typename Source> void build(Source &&source);
+
+  torch::Tensor vision_forward(const torch::Tensor &pixel_values,
+                               const torch::Tensor &patch_mask) const;
+  torch::Tensor perceiver_forward(const torch::Tensor &context,
+                                  const torch::Tensor &context_mask) const;
+  torch::Tensor patch_positions(const torch::Tensor &patch_mask) const;
+
+  Idefics2Config config_;
+  torch::TensorOptions options_;
+
+  // model.vision_model
+  torch::Tensor patch_embedding_weight, patch_embedding_bias, position_embedding;
+  std::vector<VisionLayer> vision_layers;
+  LayerNorm post_layernorm;
+  // model.connector
+  GatedMLP modality_projection;
+  torch::Tensor latents;
+  std::vector<PerceiverLayer> perceiver_layers;
+  RMSNorm perceiver_norm;
+  // model.text_model, lm_head
+  torch::Tensor embed_tokens;
+  std::vector<DecoderLayer> decoder_layers;
+  RMSNorm norm;
+  torch::Tensor lm_head;
+  torch::Tensor inv_freq;    // RoPE, fp32 on the device
+  std::int64_t parameter_count_ = 0;
+};
+
+// Attention of q [B, Hq, L, d] over k, v [B, Hkv, S, d] (grouped-query when Hkv < Hq) with an
+// optional boolean mask broadcastable to [B, Hq, L, S] (true = attend) or a causal mask aligned
+// at the top left. Returns [B, Hq, L, d].
+torch::Tensor attend(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                     const torch::Tensor &mask, bool causal, AttentionKernel kernel);
+
+}    // namespace cephalo::models

@@ -1,0 +1,382 @@
+// Loading a model folder and generating for batches of requests: prompt layout, images through
+// the processor and the vision tower, one prefill for the batch, then one decode step per token
+// for every unfinished request; finished requests leave the batch.
+#include "cephalo/models/runtime.h"
+
+#include "cephalo/models/image_processor.h"
+#include "cephalo/models/safetensors.h"
+#include "cephalo/models/tokenizer.h"
+#include "idefics2_model.h"
+#include "sampling.h"
+#include "weights.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace cephalo::models {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start)
+{
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+torch::Dtype parse_dtype(const std::string &name, const torch::Device &device)
+{
+  if (name == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  if (name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  if (name == "float16" || name == "fp16") return torch::kFloat16;
+  throw std::invalid_argument("dtype '" + name + "': expected auto, float32, bfloat16 or float16");
+}
+
+torch::Device parse_device(const std::string &name)
+{
+  try {
+    torch::Device device(name);
+    if (device.is_cuda() && !torch::cuda::is_available())
+      throw std::invalid_argument("device '" + name +
+                                  "': this libtorch has no CUDA or no GPU is visible");
+    if (!device.is_cuda() && !device.is_cpu())
+      throw std::invalid_argument("device '" + name + "': expected cpu or cuda[:N]");
+    return device;
+  } catch (const c10::Error &) {
+    throw std::invalid_argument("device '" + name + "': expected cpu or cuda[:N]");
+  }
+}
+
+// EOS ids from generation_config.json (an id or a list), if the file exists.
+std::vector<int> generation_eos(const fs::path &file)
+{
+  if (!fs::exists(file)) return {};
+  nlohmann::json document;
+  try {
+    std::ifstream in(file);
+    document = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception &e) {
+    throw ConfigError(file.string() + ": not valid JSON: " + e.what());
+  }
+  std::vector<int> ids;
+  const auto eos = document.find("eos_token_id");
+  if (eos == document.end() || eos->is_null()) return ids;
+  if (eos->is_number_integer())
+    ids.push_back(eos->get<int>());
+  else if (eos->is_array())
+    for (const auto &id : *eos)
+      if (id.is_number_integer()) ids.push_back(id.get<int>());
+  return ids;
+}
+
+// Length of the longest suffix of `text` that begins one of the stop strings: text that may yet
+// turn into a stop string is held back from the stream.
+std::size_t held_back(const std::string &text, const std::vector<std::string> &stops)
+{
+  std::size_t hold = 0;
+  for (const auto &stop : stops)
+    for (std::size_t n = std::min(stop.size() - 1, text.size()); n > hold; --n)
+      if (text.compare(text.size() - n, n, stop, 0, n) == 0) {
+        hold = n;
+        break;
+      }
+  return hold;
+}
+
+struct RequestState {
+  std::size_t index = 0;
+  SamplingParams sampling;
+  std::mt19937_64 rng;
+  std::optional<TokenStream> stream;
+  std::string text;             // decoded so far
+  std::size_t emitted = 0;      // bytes of text handed to the callback
+  std::int64_t position = 0;    // rotary position of the next token
+  std::int64_t padding = 0;     // left padding slots in the cache
+  bool done = false;
+};
+
+}    // namespace
+
+struct VisionLanguageModel::Impl {
+  fs::path dir;
+  Idefics2Config config;
+  torch::Device device = torch::kCPU;
+  torch::Dtype dtype = torch::kFloat32;
+  std::unique_ptr<Idefics2Model> model;
+  std::optional<Tokenizer> tokenizer;
+  ImageProcessorConfig processor;
+  std::set<int> stop_ids;
+};
+
+VisionLanguageModel::VisionLanguageModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VisionLanguageModel::VisionLanguageModel(VisionLanguageModel &&) noexcept = default;
+VisionLanguageModel &VisionLanguageModel::operator=(VisionLanguageModel &&) noexcept = default;
+VisionLanguageModel::~VisionLanguageModel() = default;
+
+VisionLanguageModel VisionLanguageModel::load(const fs::path &model_dir,
+                                              const RuntimeOptions &options)
+{
+  auto impl = std::make_unique<Impl>();
+  impl->dir = model_dir;
+  impl->device = parse_device(options.device);
+  impl->dtype = parse_dtype(options.dtype, impl->device);
+  if (impl->device.is_cpu()) {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    at::set_num_threads(options.threads > 0 ? options.threads : static_cast<int>(cores));
+  }
+  if (!fs::is_directory(model_dir)) throw ConfigError(model_dir.string() + ": not a folder");
+  impl->config = Idefics2Config::load(model_dir / "config.json");
+  {
+    c10::InferenceMode guard;
+    auto weights = WeightStore::open(model_dir);
+    impl->model = std::make_unique<Idefics2Model>(
+        impl->config, weights, torch::TensorOptions().dtype(impl->dtype).device(impl->device));
+  }
+  impl->model->attention =
+      options.fused_attention ? AttentionKernel::Fused : AttentionKernel::Plain;
+  if (fs::exists(model_dir / "tokenizer.model")) impl->tokenizer = Tokenizer::load(model_dir);
+  if (fs::exists(model_dir / "preprocessor_config.json"))
+    impl->processor = ImageProcessorConfig::load(model_dir / "preprocessor_config.json");
+
+  impl->stop_ids.insert(impl->config.text.eos_token_id);
+  for (int id : generation_eos(model_dir / "generation_config.json")) impl->stop_ids.insert(id);
+  if (impl->tokenizer) {
+    if (impl->tokenizer->eos_id() >= 0) impl->stop_ids.insert(impl->tokenizer->eos_id());
+    if (const int end = impl->tokenizer->token_id("<end_of_utterance>"); end >= 0)
+      impl->stop_ids.insert(end);
+  }
+  return VisionLanguageModel(std::move(impl));
+}
+
+const Idefics2Config &VisionLanguageModel::config() const
+{
+  return impl_->config;
+}
+
+bool VisionLanguageModel::has_tokenizer() const
+{
+  return impl_->tokenizer.has_value();
+}
+
+std::string VisionLanguageModel::describe() const
+{
+  std::ostringstream out;
+  out << impl_->dir.filename().string() << ": Idefics2, " << impl_->model->parameter_count() / 1e6
+      << "M parameters, " << c10::toString(impl_->dtype) << " on " << impl_->device.str();
+  if (impl_->device.is_cpu()) out << " (" << at::get_num_threads() << " threads)";
+  return out.str();
+}
+
+std::vector<int> VisionLanguageModel::prompt_tokens(const GenerationRequest &request) const
+{
+  const auto &config = impl_->config;
+  if (request.messages.empty() && request.prompt.empty()) {
+    const auto per_image =
+        config.perceiver.resampler_n_latents * (impl_->processor.do_image_splitting ? 5 : 1);
+    const auto images = std::count(request.prompt_tokens.begin(), request.prompt_tokens.end(),
+                                   config.image_token_id);
+    if (images != static_cast<std::ptrdiff_t>(request.images.size()) * per_image)
+      throw std::invalid_argument("the prompt tokens hold " + std::to_string(images) +
+                                  " image tokens; " + std::to_string(request.images.size()) +
+                                  " image(s) need " +
+                                  std::to_string(request.images.size() * per_image));
+    return request.prompt_tokens;
+  }
+  const std::string text =
+      request.messages.empty() ? request.prompt : idefics2_chat(request.messages);
+  if (const int markers = count_images(text); markers != static_cast<int>(request.images.size()))
+    throw std::invalid_argument("the prompt has " + std::to_string(markers) +
+                                " <image> marker(s) but " + std::to_string(request.images.size()) +
+                                " image(s) were given");
+  if (!impl_->tokenizer)
+    throw std::invalid_argument(impl_->dir.string() +
+                                ": no tokenizer.model, so prompts must be given as token ids");
+  return impl_->tokenizer->encode(expand_image_tokens(text, config.perceiver.resampler_n_latents,
+                                                      impl_->processor.do_image_splitting),
+                                  true);
+}
+
+std::vector<GenerationResult>
+VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
+                              const TokenCallback &on_text)
+{
+  c10::InferenceMode guard;
+  const auto &config = impl_->config;
+  const auto &model = *impl_->model;
+  const std::size_t batch = requests.size();
+  std::vector<GenerationResult> results(batch);
+  if (batch == 0) return results;
+
+  // Prompts and images, checked before any work on the device.
+  std::vector<std::vector<int>> prompts;
+  std::vector<Image> images;
+  int max_new = 0;
+  for (std::size_t i = 0; i < batch; ++i) {
+    prompts.push_back(prompt_tokens(requests[i]));
+    if (prompts.back().empty())
+      throw std::invalid_argument("request " + std::to_string(i) + " has an empty prompt");
+    for (int id : prompts.back())
+      if (id < 0 || id >= config.text.vocab_size)
+        throw std::invalid_argument("request " + std::to_string(i) + ": token id " +
+                                    std::to_string(id) + " is outside the vocabulary of " +
+                                    std::to_string(config.text.vocab_size));
+    if (requests[i].sampling.max_new_tokens < 0)
+      throw std::invalid_argument("request " + std::to_string(i) + ": max_new_tokens is negative");
+    images.insert(images.end(), requests[i].images.begin(), requests[i].images.end());
+    max_new = std::max(max_new, requests[i].sampling.max_new_tokens);
+    results[i].prompt_tokens = static_cast<int>(prompts.back().size());
+  }
+  std::int64_t longest = 0;
+  for (const auto &p : prompts)
+    longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(p.size()));
+  const std::int64_t capacity = longest + std::max(max_new, 1);
+
+  const auto start = Clock::now();
+  torch::Tensor features;
+  if (!images.empty()) {
+    const ProcessedImages processed = preprocess(images, impl_->processor);
+    const auto pixels =
+        torch::from_blob(const_cast<float *>(processed.pixels.data()),
+                         {processed.count, 3, processed.height, processed.width}, torch::kFloat32);
+    const auto mask =
+        torch::from_blob(const_cast<std::uint8_t *>(processed.pixel_mask.data()),
+                         {processed.count, processed.height, processed.width}, torch::kUInt8);
+    features = model.encode_images(pixels, mask);
+  }
+
+  // Left-padded batch: every row's last prompt token sits in the same slot.
+  const int pad = config.text.pad_token_id >= 0 && config.text.pad_token_id < config.text.vocab_size
+                      ? config.text.pad_token_id
+                      : 0;
+  auto ids = torch::full({static_cast<std::int64_t>(batch), longest}, pad, torch::kInt64);
+  auto valid = torch::zeros({static_cast<std::int64_t>(batch), longest}, torch::kBool);
+  std::vector<RequestState> states(batch);
+  bool padded = false;
+  for (std::size_t i = 0; i < batch; ++i) {
+    const auto n = static_cast<std::int64_t>(prompts[i].size());
+    auto row = ids[static_cast<std::int64_t>(i)];
+    for (std::int64_t j = 0; j < n; ++j)
+      row[longest - n + j] = prompts[i][static_cast<std::size_t>(j)];
+    valid[static_cast<std::int64_t>(i)].narrow(0, longest - n, n).fill_(true);
+    states[i].index = i;
+    states[i].sampling = requests[i].sampling;
+    states[i].rng.seed(requests[i].sampling.seed);
+    if (impl_->tokenizer) states[i].stream.emplace(*impl_->tokenizer, /*skip_special=*/true);
+    states[i].position = n;
+    states[i].padding = longest - n;
+    padded = padded || n < longest;
+  }
+  const auto positions = (valid.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
+
+  KVCache cache = model.new_cache(static_cast<std::int64_t>(batch), capacity);
+  cache.padded = padded;
+  const auto device_valid = valid.to(impl_->device);
+  auto hidden = model.decode(model.embed(ids, features), positions, device_valid, cache);
+  auto logits = model.logits(hidden.select(1, longest - 1));
+  // rows of the batch on the device, in order: the request each holds
+  std::vector<std::size_t> rows(batch);
+  for (std::size_t i = 0; i < batch; ++i) rows[i] = i;
+  double prefill = -1;
+
+  const auto finish = [&](RequestState &s, const std::string &reason) {
+    s.done = true;
+    results[s.index].finish_reason = reason;
+  };
+  const auto emit = [&](RequestState &s, int token, std::size_t end) {
+    if (end <= s.emitted && token < 0) return;
+    const std::string_view piece(s.text.data() + s.emitted, end > s.emitted ? end - s.emitted : 0);
+    s.emitted = std::max(s.emitted, end);
+    if (on_text && !on_text(s.index, token, piece) && !s.done) finish(s, "cancelled");
+  };
+
+  for (int step = 0;; ++step) {
+    auto next = choose_tokens(logits, [&](std::size_t r) -> Sampler {
+      auto &s = states[rows[r]];
+      return Sampler{&s.sampling, &s.rng};
+    });
+    if (prefill < 0) {
+      prefill = seconds_since(start);
+      for (auto &r : results) r.prefill_seconds = prefill;
+    }
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      auto &s = states[rows[r]];
+      auto &result = results[s.index];
+      const int token = next[r];
+      if (s.sampling.max_new_tokens == 0) {
+        finish(s, "length");
+        continue;
+      }
+      if (impl_->stop_ids.count(token) ||
+          std::find(s.sampling.stop_token_ids.begin(), s.sampling.stop_token_ids.end(), token) !=
+              s.sampling.stop_token_ids.end()) {
+        finish(s, "stop");
+        if (s.stream) s.text += s.stream->flush();
+        emit(s, -1, s.text.size());
+        continue;
+      }
+      result.tokens.push_back(token);
+      ++s.position;
+      if (s.stream) s.text += s.stream->push(token);
+      std::size_t stop_at = std::string::npos;
+      for (const auto &stop : s.sampling.stop)
+        if (!stop.empty()) stop_at = std::min(stop_at, s.text.find(stop));
+      if (stop_at != std::string::npos) {
+        s.text.resize(stop_at);
+        finish(s, "stop");
+        emit(s, token, s.text.size());
+        continue;
+      }
+      const bool at_limit = static_cast<int>(result.tokens.size()) >= s.sampling.max_new_tokens;
+      if (at_limit && s.stream) s.text += s.stream->flush();
+      emit(s, token, at_limit ? s.text.size() : s.text.size() - held_back(s.text, s.sampling.stop));
+      if (at_limit && !s.done) finish(s, "length");
+    }
+
+    // finished requests leave the batch
+    std::vector<std::int64_t> keep;
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      if (!states[rows[r]].done) keep.push_back(static_cast<std::int64_t>(r));
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      if (states[rows[r]].done && results[rows[r]].decode_seconds == 0)
+        results[rows[r]].decode_seconds = seconds_since(start) - prefill;
+    if (keep.empty()) break;
+    if (keep.size() < rows.size()) {
+      cache.keep_rows(torch::tensor(keep, torch::kInt64).to(impl_->device));
+      std::vector<std::size_t> kept_rows;
+      std::vector<int> kept_next;
+      for (auto r : keep) {
+        kept_rows.push_back(rows[static_cast<std::size_t>(r)]);
+        kept_next.push_back(next[static_cast<std::size_t>(r)]);
+      }
+      rows = std::move(kept_rows);
+      next = std::move(kept_next);
+      cache.padded = std::any_of(rows.begin(), rows.end(),
+                                 [&](std::size_t i) { return states[i].padding > 0; });
+    }
+
+    const auto n = static_cast<std::int64_t>(rows.size());
+    auto step_ids = torch::empty({n, 1}, torch::kInt64);
+    auto step_positions = torch::empty({n, 1}, torch::kInt64);
+    for (std::int64_t r = 0; r < n; ++r) {
+      step_ids[r][0] = next[static_cast<std::size_t>(r)];
+      step_positions[r][0] = states[rows[static_cast<std::size_t>(r)]].position - 1;
+    }
+    const auto step_valid =
+        torch::ones({n, 1}, torch::TensorOptions().dtype(torch::kBool).device(impl_->device));
+    hidden = model.decode(model.embed(step_ids, {}), step_positions, step_valid, cache);
+    logits = model.logits(hidden.select(1, 0));
+  }
+  return results;
+}
+
+}    // namespace cephalo::models

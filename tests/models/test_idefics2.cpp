@@ -1,0 +1,461 @@
+// The Idefics2 runtime on tiny random checkpoints that the tests write: cached decoding equals
+// recomputation, a batch equals its requests run alone, fused attention equals plain attention,
+// the loader names every bad tensor and file, and (when the fixture is present) logits and
+// greedy tokens equal those of the reference implementation.
+#define BOOST_TEST_MODULE models_idefics2
+#include <boost/test/unit_test.hpp>
+
+#include "cephalo/models/checkpoint.h"
+#include "cephalo/models/image_processor.h"
+#include "cephalo/models/runtime.h"
+#include "cephalo/models/safetensors.h"
+#include "idefics2_model.h"
+#include "sampling.h"
+#include "scratch_dir.h"
+#include "tensor_io.h"
+#include "weights.h"
+
+#include <fstream>
+#include <set>
+
+namespace fs = std::filesystem;
+using namespace cephalo::models;
+using cephalo::test::ScratchDir;
+
+namespace {
+
+Idefics2Config tiny_config()
+{
+  Idefics2Config c;
+  c.vision = {32, 64, 2, 4, 3, 32, 4, "gelu_pytorch_tanh", 1e-6};
+  c.perceiver = {"silu", 4, 2, 4, 8, 2, 1e-5};
+  c.text.vocab_size = 96;
+  c.text.hidden_size = 32;
+  c.text.intermediate_size = 64;
+  c.text.num_hidden_layers = 2;
+  c.text.num_attention_heads = 4;
+  c.text.num_key_value_heads = 2;
+  c.text.head_dim = 8;
+  c.text.rope_theta = 10000.0;
+  c.text.sliding_window.reset();
+  c.text.max_position_embeddings = 512;
+  c.image_token_id = 90;
+  return c;
+}
+
+const torch::TensorOptions kF32 = torch::TensorOptions().dtype(torch::kFloat32);
+
+// A prompt with `images` blocks of image tokens (4 latents each) among ordinary tokens.
+std::vector<std::int64_t> prompt_ids(const Idefics2Config &c, int images, int text_tokens, int salt)
+{
+  std::vector<std::int64_t> ids{1};
+  for (int i = 0; i < text_tokens; ++i) ids.push_back(3 + (i * 7 + salt) % 80);
+  for (int m = 0; m < images; ++m) {
+    ids.push_back(89);
+    for (int k = 0; k < c.perceiver.resampler_n_latents; ++k) ids.push_back(c.image_token_id);
+    ids.push_back(89);
+    ids.push_back(5 + m);
+  }
+  return ids;
+}
+
+// Images of different sizes padded into one tensor, with their pixel mask.
+std::pair<torch::Tensor, torch::Tensor> padded_images(const std::vector<std::pair<int, int>> &sizes)
+{
+  int h = 0, w = 0;
+  for (auto [ih, iw] : sizes) {
+    h = std::max(h, ih);
+    w = std::max(w, iw);
+  }
+  const auto n = static_cast<std::int64_t>(sizes.size());
+  auto pixels = torch::zeros({n, 3, h, w});
+  auto mask = torch::zeros({n, h, w}, torch::kUInt8);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto [ih, iw] = sizes[static_cast<std::size_t>(i)];
+    pixels[i].narrow(1, 0, ih).narrow(2, 0, iw).copy_(torch::rand({3, ih, iw}) * 2 - 1);
+    mask[i].narrow(0, 0, ih).narrow(1, 0, iw).fill_(1);
+  }
+  return {pixels, mask};
+}
+
+double max_abs(const torch::Tensor &a, const torch::Tensor &b)
+{
+  return (a - b).abs().max().item<double>();
+}
+
+// Greedy decoding of `steps` tokens with the cache; returns the logits of every step.
+std::vector<torch::Tensor> cached_greedy(const Idefics2Model &model,
+                                         const std::vector<std::int64_t> &prompt,
+                                         const torch::Tensor &features, int steps,
+                                         std::vector<std::int64_t> &tokens)
+{
+  const auto t = static_cast<std::int64_t>(prompt.size());
+  auto cache = model.new_cache(1, t + steps);
+  auto ids = torch::tensor(prompt).unsqueeze(0);
+  auto hidden = model.decode(model.embed(ids, features), torch::arange(t).unsqueeze(0),
+                             torch::ones({1, t}, torch::kBool), cache);
+  std::vector<torch::Tensor> out;
+  for (int s = 0; s < steps; ++s) {
+    const auto logits = model.logits(hidden.select(1, hidden.size(1) - 1))[0];
+    out.push_back(logits);
+    const auto next = logits.argmax().item<std::int64_t>();
+    tokens.push_back(next);
+    hidden =
+        model.decode(model.embed(torch::tensor({next}).unsqueeze(0), {}),
+                     torch::tensor({t + s}).unsqueeze(0), torch::ones({1, 1}, torch::kBool), cache);
+  }
+  return out;
+}
+
+}    // namespace
+
+BOOST_AUTO_TEST_CASE(config_round_trips_and_names_bad_keys)
+{
+  auto c = tiny_config();
+  c.text.sliding_window = 16;
+  const auto back = Idefics2Config::parse(c.to_json(), "config.json");
+  BOOST_TEST(back.to_json() == c.to_json());
+  BOOST_TEST(*back.text.sliding_window == 16);
+
+  const auto error_of = [](const std::string &text) {
+    try {
+      Idefics2Config::parse(text, "m/config.json");
+    } catch (const ConfigError &e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  BOOST_TEST(error_of("{").find("m/config.json: not valid JSON") == 0);
+  BOOST_TEST(error_of(R"({"model_type": "llava"})").find("this runtime reads Idefics2") !=
+             std::string::npos);
+  BOOST_TEST(error_of(R"({"model_type": "idefics2", "text_config": {"hidden_size": "big"}})") ==
+             "m/config.json: text_config.hidden_size: must be an integer");
+  BOOST_TEST(error_of(R"({"model_type": "idefics2", "text_config": {"num_key_value_heads": 5}})")
+                 .find("multiple of num_key_value_heads") != std::string::npos);
+  BOOST_TEST(
+      error_of(R"({"model_type": "idefics2", "text_config": {"rope_scaling": {"type": "yarn"}}})")
+          .find("rope_scaling") != std::string::npos);
+  // transformers 5 spells RoPE settings as rope_parameters
+  const auto v5 = Idefics2Config::parse(
+      R"({"model_type": "idefics2", "text_config": {"rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}})",
+      "c");
+  BOOST_TEST(v5.text.rope_theta == 1e6);
+}
+
+BOOST_AUTO_TEST_CASE(kv_cache_decoding_equals_full_recomputation)
+{
+  c10::InferenceMode guard;
+  for (const bool windowed : {false, true}) {
+    auto config = tiny_config();
+    if (windowed) config.text.sliding_window = 12;    // shorter than the prompt: the window bites
+    const auto model = Idefics2Model::random(config, kF32, 7);
+    const auto [pixels, mask] = padded_images({{32, 24}, {20, 32}});
+    const auto features = model.encode_images(pixels, mask);
+    const auto prompt = prompt_ids(config, 2, 5, 1);
+    std::vector<std::int64_t> tokens;
+    const auto cached = cached_greedy(model, prompt, features, 12, tokens);
+
+    auto sequence = prompt;
+    double worst = 0;
+    for (std::size_t s = 0; s < cached.size(); ++s) {
+      const auto full = model.forward(torch::tensor(sequence).unsqueeze(0), pixels, mask);
+      worst = std::max(worst, max_abs(full[0][-1], cached[s]));
+      sequence.push_back(tokens[s]);
+    }
+    BOOST_TEST_INFO("sliding window " << windowed);
+    BOOST_TEST(worst < 1e-5);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sliding_window_limits_what_a_token_sees)
+{
+  c10::InferenceMode guard;
+  auto config = tiny_config();
+  const auto ids = torch::tensor(prompt_ids(config, 0, 30, 3)).unsqueeze(0);
+  const auto open = Idefics2Model::random(config, kF32, 11).forward(ids, {}, {});
+  config.text.sliding_window = 8;
+  const auto windowed = Idefics2Model::random(config, kF32, 11).forward(ids, {}, {});
+  // the first 8 positions see the same keys; later ones lose the start of the prompt
+  BOOST_TEST(max_abs(open[0].narrow(0, 0, 8), windowed[0].narrow(0, 0, 8)) < 1e-6);
+  BOOST_TEST(max_abs(open[0][-1], windowed[0][-1]) > 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(fused_attention_equals_plain_attention)
+{
+  c10::InferenceMode guard;
+  auto config = tiny_config();
+  config.text.sliding_window = 10;
+  auto model = Idefics2Model::random(config, kF32, 3);
+  const auto [pixels, mask] = padded_images({{32, 32}, {12, 28}});
+  const auto ids = torch::tensor(prompt_ids(config, 2, 9, 2)).unsqueeze(0);
+  model.attention = AttentionKernel::Fused;
+  const auto fused = model.forward(ids, pixels, mask);
+  model.attention = AttentionKernel::Plain;
+  const auto plain = model.forward(ids, pixels, mask);
+  BOOST_TEST(max_abs(fused, plain) < 1e-5);
+
+  // the kernel alone, with grouped heads, a padding mask and the causal flag
+  const auto q = torch::randn({2, 4, 5, 8}), k = torch::randn({2, 2, 7, 8}),
+             v = torch::randn({2, 2, 7, 8});
+  auto key_mask = torch::ones({2, 1, 1, 7}, torch::kBool);
+  key_mask[1][0][0].narrow(0, 5, 2).fill_(false);
+  BOOST_TEST(max_abs(attend(q, k, v, key_mask, false, AttentionKernel::Fused),
+                     attend(q, k, v, key_mask, false, AttentionKernel::Plain)) < 1e-5);
+  const auto kq = torch::randn({2, 4, 7, 8});
+  BOOST_TEST(max_abs(attend(kq, k, v, {}, true, AttentionKernel::Fused),
+                     attend(kq, k, v, {}, true, AttentionKernel::Plain)) < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(padding_pixels_and_padding_images_change_nothing)
+{
+  c10::InferenceMode guard;
+  const auto config = tiny_config();
+  const auto model = Idefics2Model::random(config, kF32, 5);
+  const auto [alone_pixels, alone_mask] = padded_images({{20, 28}});
+  // the same image padded into a larger canvas, and followed by an all-zero padding image
+  auto pixels = torch::zeros({2, 3, 32, 32});
+  auto mask = torch::zeros({2, 32, 32}, torch::kUInt8);
+  pixels[0].narrow(1, 0, 20).narrow(2, 0, 28).copy_(alone_pixels[0]);
+  mask[0].narrow(0, 0, 20).narrow(1, 0, 28).fill_(1);
+  const auto alone = model.encode_images(alone_pixels, alone_mask);
+  const auto padded = model.encode_images(pixels, mask);
+  BOOST_TEST(padded.size(0) == 1);
+  BOOST_TEST(max_abs(alone, padded) < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_equals_its_requests_run_alone)
+{
+  ScratchDir dir;
+  const auto config = tiny_config();
+  write_random_checkpoint(dir.path(), config, 21);
+  auto vlm = VisionLanguageModel::load(dir.path());
+
+  std::vector<GenerationRequest> requests(3);
+  const auto image = [](int w, int h, int seed) {
+    Image im;
+    im.width = w;
+    im.height = h;
+    for (int i = 0; i < 3 * w * h; ++i)
+      im.rgb.push_back(static_cast<std::uint8_t>((i * 37 + seed * 101) % 251));
+    return im;
+  };
+  const auto to_int = [](const std::vector<std::int64_t> &ids) {
+    return std::vector<int>(ids.begin(), ids.end());
+  };
+  requests[0].prompt_tokens = to_int(prompt_ids(config, 1, 3, 0));
+  requests[0].images = {image(40, 30, 1)};
+  requests[1].prompt_tokens = to_int(prompt_ids(config, 0, 17, 5));
+  requests[2].prompt_tokens = to_int(prompt_ids(config, 2, 8, 9));
+  requests[2].images = {image(25, 60, 2), image(64, 64, 3)};
+  for (auto &r : requests) r.sampling.max_new_tokens = 10;
+  requests[1].sampling.max_new_tokens = 6;    // leaves the batch early
+
+  std::vector<std::vector<int>> streamed(3);
+  const auto batch = vlm.generate(requests, [&](std::size_t i, int token, std::string_view) {
+    if (token >= 0) streamed[i].push_back(token);
+    return true;
+  });
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const auto alone = vlm.generate({requests[i]});
+    BOOST_TEST_INFO("request " << i);
+    BOOST_TEST(batch[i].tokens == alone[0].tokens);
+    BOOST_TEST(streamed[i] == batch[i].tokens);
+    BOOST_TEST(batch[i].prompt_tokens == static_cast<int>(requests[i].prompt_tokens.size()));
+  }
+  BOOST_TEST(batch[1].tokens.size() <= 6u);
+}
+
+BOOST_AUTO_TEST_CASE(sampling_is_seeded_and_respects_top_k_and_top_p)
+{
+  std::vector<float> logits{0.5f, 3.0f, 2.9f, -1.0f, 1.0f};
+  std::mt19937_64 rng(1);
+  SamplingParams greedy;
+  BOOST_TEST(sample_token(logits.data(), 5, greedy, rng) == 1);
+  SamplingParams hot;
+  hot.temperature = 1.0;
+  hot.top_k = 2;
+  std::set<int> seen;
+  for (int i = 0; i < 200; ++i) seen.insert(sample_token(logits.data(), 5, hot, rng));
+  BOOST_TEST((seen == std::set<int>{1, 2}));
+  hot.top_k = 0;
+  hot.top_p = 0.3;    // token 1 alone holds more than 30%
+  for (int i = 0; i < 50; ++i) BOOST_TEST(sample_token(logits.data(), 5, hot, rng) == 1);
+  hot.top_p = 1.0;
+  std::mt19937_64 a(42), b(42);
+  std::vector<int> first, second;
+  for (int i = 0; i < 30; ++i) {
+    first.push_back(sample_token(logits.data(), 5, hot, a));
+    second.push_back(sample_token(logits.data(), 5, hot, b));
+  }
+  BOOST_TEST(first == second);
+}
+
+BOOST_AUTO_TEST_CASE(loader_names_missing_extra_misshaped_and_truncated_tensors)
+{
+  ScratchDir dir;
+  const auto config = tiny_config();
+  write_random_checkpoint(dir.path(), config, 1);
+  const auto file = dir.path() / "model.safetensors";
+  const auto error_of = [&]() -> std::string {
+    try {
+      VisionLanguageModel::load(dir.path());
+    } catch (const std::exception &e) {
+      return e.what();
+    }
+    return "";
+  };
+  BOOST_TEST(error_of().empty());
+
+  // rewrite the file with one tensor dropped, one extra, one of the wrong shape
+  {
+    const auto original = SafetensorsFile::open(file);
+    std::vector<TensorBytes> tensors;
+    std::vector<std::vector<float>> keep;
+    for (const auto &info : original.tensors()) {
+      if (info.name == "model.text_model.norm.weight") continue;
+      auto shape = info.shape;
+      if (info.name == "model.connector.perceiver_resampler.latents") shape = {shape[1], shape[0]};
+      tensors.push_back({info.name, info.dtype, shape, original.data(info)});
+    }
+    std::vector<float> extra(4, 1.0f);
+    tensors.push_back(
+        {"model.text_model.layers.9.mlp.gate_proj.weight", DType::F32, {2, 2}, extra.data()});
+    write_safetensors(dir.path() / "rewritten.safetensors", tensors);
+  }
+  fs::rename(dir.path() / "rewritten.safetensors", file);
+  const auto message = error_of();
+  BOOST_TEST(message.find("missing tensor 'model.text_model.norm.weight'") != std::string::npos);
+  BOOST_TEST(message.find("tensor 'model.connector.perceiver_resampler.latents' has shape [32, 4], "
+                          "expected [4, 32]") != std::string::npos);
+  BOOST_TEST(message.find("unexpected tensor 'model.text_model.layers.9.mlp.gate_proj.weight'") !=
+             std::string::npos);
+
+  // truncated: the header promises more bytes than the file holds
+  write_random_checkpoint(dir.path(), config, 1);
+  fs::resize_file(file, fs::file_size(file) - 100);
+  BOOST_TEST(error_of().find("truncated file?") != std::string::npos);
+
+  // a sharded index that names a shard that is not there
+  fs::remove(file);
+  std::ofstream(dir.path() / "model.safetensors.index.json")
+      << R"({"weight_map": {"lm_head.weight": "model-00002-of-00002.safetensors"}})";
+  BOOST_TEST(error_of().find("model-00002-of-00002.safetensors: cannot open") != std::string::npos);
+  fs::remove(dir.path() / "model.safetensors.index.json");
+  BOOST_TEST(error_of().find("no model.safetensors or model.safetensors.index.json") !=
+             std::string::npos);
+
+  // a corrupt config
+  std::ofstream(dir.path() / "config.json")
+      << R"({"model_type": "idefics2", "vision_config": {"patch_size": 0}})";
+  BOOST_TEST(error_of().find("vision_config.patch_size: 0 is out of range") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(sharded_checkpoints_load_like_single_files)
+{
+  ScratchDir dir;
+  const auto config = tiny_config();
+  write_random_checkpoint(dir.path() / "single", config, 4);
+  const auto single = SafetensorsFile::open(dir.path() / "single" / "model.safetensors");
+  const auto sharded = dir.path() / "sharded";
+  fs::create_directories(sharded);
+  fs::copy_file(dir.path() / "single" / "config.json", sharded / "config.json");
+  std::vector<TensorBytes> parts[2];
+  std::string index = R"({"metadata": {}, "weight_map": {)";
+  for (std::size_t i = 0; i < single.tensors().size(); ++i) {
+    const auto &info = single.tensors()[i];
+    const int shard = info.name.rfind("model.text_model", 0) == 0 ? 1 : 0;
+    parts[shard].push_back({info.name, info.dtype, info.shape, single.data(info)});
+    index += (i ? ", \"" : "\"") + info.name + "\": \"model-0000" + std::to_string(shard + 1) +
+             "-of-00002.safetensors\"";
+  }
+  index += "}}";
+  write_safetensors(sharded / "model-00001-of-00002.safetensors", parts[0]);
+  write_safetensors(sharded / "model-00002-of-00002.safetensors", parts[1]);
+  std::ofstream(sharded / "model.safetensors.index.json") << index;
+
+  GenerationRequest request;
+  request.prompt_tokens = {1, 5, 9, 13, 17};
+  request.sampling.max_new_tokens = 8;
+  const auto a = VisionLanguageModel::load(dir.path() / "single").generate({request});
+  const auto b = VisionLanguageModel::load(sharded).generate({request});
+  BOOST_TEST(a[0].tokens == b[0].tokens);
+  BOOST_TEST(a[0].tokens.size() + (a[0].finish_reason == "stop") == 8u);
+}
+
+// Parity with the reference implementation: a tiny random Idefics2 written by Hugging Face
+// transformers, with its logits and greedy tokens for one prompt with two images
+// (tests/models/fixtures/idefics2-tiny, made by tests/models/fixtures/make_reference.py).
+BOOST_AUTO_TEST_CASE(logits_and_greedy_tokens_match_the_reference_implementation)
+{
+  const fs::path dir = fs::path(CEPHALO_FIXTURES) / "idefics2-tiny";
+  if (!fs::exists(dir / "reference.safetensors")) {
+    BOOST_TEST_MESSAGE("no reference fixture at " << dir << "; parity not checked");
+    return;
+  }
+  c10::InferenceMode guard;
+  const auto config = Idefics2Config::load(dir / "config.json");
+  auto weights = WeightStore::open(dir);
+  Idefics2Model model(config, weights, kF32);
+  const auto reference = SafetensorsFile::open(dir / "reference.safetensors");
+  const auto get = [&](const char *name) {
+    return tensor_view(reference, reference.at(name)).clone();
+  };
+  const auto ids = get("input_ids");
+  const auto expected = get("logits").to(torch::kFloat32);
+  const auto greedy = get("greedy_tokens");
+
+  for (const auto kernel : {AttentionKernel::Fused, AttentionKernel::Plain}) {
+    model.attention = kernel;
+    const auto logits = model.forward(ids, get("pixel_values"), get("pixel_attention_mask"));
+    const double relative = ((logits - expected).abs().max() / expected.abs().max()).item<double>();
+    BOOST_TEST_INFO("fused " << (kernel == AttentionKernel::Fused));
+    BOOST_TEST(relative < 1e-4);
+  }
+
+  // 32 greedy steps with the cache give the reference's tokens
+  const auto features = model.encode_images(get("pixel_values"), get("pixel_attention_mask"));
+  std::vector<std::int64_t> prompt(ids.data_ptr<std::int64_t>(),
+                                   ids.data_ptr<std::int64_t>() + ids.numel());
+  std::vector<std::int64_t> tokens;
+  cached_greedy(model, prompt, features, static_cast<int>(greedy.numel()), tokens);
+  const std::vector<std::int64_t> want(greedy.data_ptr<std::int64_t>(),
+                                       greedy.data_ptr<std::int64_t>() + greedy.numel());
+  BOOST_TEST(tokens == want, boost::test_tools::per_element());
+}
+
+// The whole pipeline against the same fixture: PNG files through our image processor give the
+// reference processor's pixels, and generate() gives the reference's greedy tokens.
+BOOST_AUTO_TEST_CASE(the_pipeline_from_png_files_matches_the_reference_implementation)
+{
+  const fs::path dir = fs::path(CEPHALO_FIXTURES) / "idefics2-tiny";
+  if (!fs::exists(dir / "reference.safetensors")) return;
+  const auto reference = SafetensorsFile::open(dir / "reference.safetensors");
+  const auto get = [&](const char *name) {
+    return tensor_view(reference, reference.at(name)).clone();
+  };
+  const std::vector<Image> images{read_image(dir / "img0.png"), read_image(dir / "img1.png")};
+  const auto processed =
+      preprocess(images, ImageProcessorConfig::load(dir / "preprocessor_config.json"));
+  const auto pixels = torch::from_blob(const_cast<float *>(processed.pixels.data()),
+                                       {processed.count, 3, processed.height, processed.width});
+  const auto mask =
+      torch::from_blob(const_cast<std::uint8_t *>(processed.pixel_mask.data()),
+                       {processed.count, processed.height, processed.width}, torch::kUInt8);
+  BOOST_TEST(max_abs(pixels, get("pixel_values")) == 0.0);
+  BOOST_TEST(mask.equal(get("pixel_attention_mask")));
+
+  auto vlm = VisionLanguageModel::load(dir, {"cpu", "float32", 0, true});
+  GenerationRequest request;
+  const auto ids = get("input_ids");
+  request.prompt_tokens.assign(ids.data_ptr<std::int64_t>(),
+                               ids.data_ptr<std::int64_t>() + ids.numel());
+  request.images = images;
+  const auto greedy = get("greedy_tokens");
+  request.sampling.max_new_tokens = static_cast<int>(greedy.numel());
+  request.sampling.stop_token_ids.clear();
+  const auto result = vlm.generate({request});
+  const std::vector<int> want(greedy.data_ptr<std::int64_t>(),
+                              greedy.data_ptr<std::int64_t>() + greedy.numel());
+  BOOST_TEST(result[0].tokens == want, boost::test_tools::per_element());
+  BOOST_TEST(result[0].finish_reason == "length");
+}
