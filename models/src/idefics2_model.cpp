@@ -40,15 +40,25 @@ torch::Tensor LayerNorm::operator()(const torch::Tensor &x) const
 
 torch::Tensor RMSNorm::operator()(const torch::Tensor &x) const
 {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  // one fused kernel where libtorch has it (statistics in fp32 as well; the scale is applied
+  // before rounding to the input dtype, where the reference rounds first: equal in fp32)
+  if (x.is_cuda()) return at::rms_norm(x, {weight.size(0)}, weight, eps);
+#endif
   const auto x32 = x.to(torch::kFloat32);
   const auto normed = x32 * torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return weight * normed.to(x.scalar_type());
 }
 
-torch::Tensor GatedMLP::operator()(const torch::Tensor &x) const
+torch::Tensor GatedMLP::inner(const torch::Tensor &x) const
 {
   const auto gate_and_up = torch::linear(x, gate_up).chunk(2, -1);
-  return torch::linear(activation(gate_and_up[0], act) * gate_and_up[1], down);
+  return activation(gate_and_up[0], act) * gate_and_up[1];
+}
+
+torch::Tensor GatedMLP::operator()(const torch::Tensor &x) const
+{
+  return torch::linear(inner(x), down);
 }
 
 void KVCache::keep_rows(const torch::Tensor &rows)
@@ -62,6 +72,15 @@ torch::Tensor attend(const torch::Tensor &q, const torch::Tensor &k, const torch
                      const torch::Tensor &mask, bool causal, AttentionKernel kernel)
 {
   const auto groups = q.size(1) / k.size(1);
+  if (kernel == AttentionKernel::Fused && groups > 1 && q.size(2) == 1 && !causal &&
+      (!mask.defined() || mask.size(1) == 1)) {
+    // One query per head (decoding): the query heads sharing a key/value head become that
+    // head's queries, which is exact without causality and needs neither copies of the keys nor
+    // a kernel with grouped-query support.
+    const auto b = q.size(0), d = q.size(3);
+    return attend(q.reshape({b, k.size(1), groups, d}), k, v, mask, false, kernel)
+        .reshape({b, q.size(1), 1, d});
+  }
   if (kernel == AttentionKernel::Fused) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
     // the kernel reads each key/value head for its whole group of query heads
@@ -426,10 +445,31 @@ KVCache Idefics2Model::new_cache(std::int64_t batch, std::int64_t capacity) cons
 
 namespace {
 
-torch::Tensor rotate_half(const torch::Tensor &x)
+// RoPE tables [.., d] from rotary positions, in the activation dtype as the reference casts
+// them: cos, and sin with the sign of rotate_half folded in, so that a rotation is
+// x * cos + roll(x, d/2) * signed_sin (three kernels instead of five).
+std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor &freqs, torch::Dtype dtype)
 {
-  const auto halves = x.chunk(2, -1);
-  return torch::cat({-halves[1], halves[0]}, -1);
+  const auto angles = torch::cat({freqs, freqs}, -1);
+  const auto sin = angles.sin();
+  const auto half = freqs.size(-1);
+  const auto signed_sin = torch::cat({-sin.narrow(-1, 0, half), sin.narrow(-1, half, half)}, -1);
+  return {angles.cos().to(dtype), signed_sin.to(dtype)};
+}
+
+torch::Tensor rotate(const torch::Tensor &x, const torch::Tensor &cos,
+                     const torch::Tensor &signed_sin)
+{
+  return torch::addcmul(x * cos, torch::roll(x, x.size(-1) / 2, -1), signed_sin);
+}
+
+// residual + input @ weight^T in one GEMM (the addition rides in its epilogue)
+torch::Tensor linear_add(const torch::Tensor &residual, const torch::Tensor &input,
+                         const torch::Tensor &weight)
+{
+  return torch::addmm(residual.reshape({-1, residual.size(-1)}),
+                      input.reshape({-1, input.size(-1)}), weight.t())
+      .view(residual.sizes());
 }
 
 }    // namespace
@@ -447,9 +487,8 @@ torch::Tensor Idefics2Model::decode(const torch::Tensor &embeds, const torch::Te
 
   // RoPE tables in fp32 from the positions, cast to the activation dtype as the reference does
   const auto freqs = positions.to(options_.device()).to(torch::kFloat32).unsqueeze(-1) * inv_freq;
-  const auto angles = torch::cat({freqs, freqs}, -1).unsqueeze(1);    // [b, 1, t, d]
-  const auto cos = angles.cos().to(embeds.scalar_type()),
-             sin = angles.sin().to(embeds.scalar_type());
+  const auto [cos, signed_sin] =
+      rope_tables(freqs.unsqueeze(1), embeds.scalar_type());    // [b, 1, t, d]
 
   // Which slots each query sees: earlier or equal slots, within the sliding window, and not
   // padding (a padding query sees itself only, so that no softmax row is empty).
@@ -475,20 +514,52 @@ torch::Tensor Idefics2Model::decode(const torch::Tensor &embeds, const torch::Te
   auto x = embeds;
   for (std::size_t i = 0; i < decoder_layers.size(); ++i) {
     const auto &layer = decoder_layers[i];
+    // q and k lie side by side in the fused projection: one rotation for both
     const auto qkv = torch::linear(layer.input_layernorm(x), layer.qkv_proj)
-                         .split({hq * d, hkv * d, hkv * d}, -1);
-    auto q = qkv[0].view({b, t, hq, d}).transpose(1, 2);
-    auto k = qkv[1].view({b, t, hkv, d}).transpose(1, 2);
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
+                         .split({(hq + hkv) * d, hkv * d}, -1);
+    const auto qk = qkv[0].view({b, t, hq + hkv, d}).transpose(1, 2);
+    const auto rotated = rotate(qk, cos, signed_sin);
+    const auto q = rotated.narrow(1, 0, hq), k = rotated.narrow(1, hq, hkv);
     cache.key[i].narrow(2, start, t).copy_(k);
-    cache.value[i].narrow(2, start, t).copy_(qkv[2].view({b, t, hkv, d}).transpose(1, 2));
+    cache.value[i].narrow(2, start, t).copy_(qkv[1].view({b, t, hkv, d}).transpose(1, 2));
     const auto attn = attend(q, cache.key[i].narrow(2, 0, end), cache.value[i].narrow(2, 0, end),
                              mask, causal, attention);
-    x = x + torch::linear(attn.transpose(1, 2).reshape({b, t, hq * d}), layer.o_proj);
-    x = x + layer.mlp(layer.post_attention_layernorm(x));
+    x = linear_add(x, attn.transpose(1, 2).reshape({b, t, hq * d}), layer.o_proj);
+    x = linear_add(x, layer.mlp.inner(layer.post_attention_layernorm(x)), layer.mlp.down);
   }
   cache.length = end;
+  return norm(x);
+}
+
+torch::Tensor Idefics2Model::decode_step(const torch::Tensor &ids, const torch::Tensor &positions,
+                                         const torch::Tensor &slot, KVCache &cache) const
+{
+  const auto &tc = config_.text;
+  const std::int64_t b = ids.size(0), capacity = cache.capacity();
+  auto x = embed_tokens.index_select(0, ids).unsqueeze(1);
+  const auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;
+  const auto [cos, signed_sin] = rope_tables(freqs.view({b, 1, 1, -1}), x.scalar_type());
+
+  cache.valid.index_fill_(1, slot, true);
+  const auto k_slot = torch::arange(capacity, slot.options());
+  auto allowed = k_slot.le(slot);
+  if (tc.sliding_window) allowed = allowed.logical_and(slot.sub(k_slot).lt(*tc.sliding_window));
+  const auto mask = cache.valid.logical_and(allowed.unsqueeze(0)).view({b, 1, 1, capacity});
+
+  const std::int64_t hq = tc.num_attention_heads, hkv = tc.num_key_value_heads, d = tc.head_dim;
+  for (std::size_t i = 0; i < decoder_layers.size(); ++i) {
+    const auto &layer = decoder_layers[i];
+    const auto qkv = torch::linear(layer.input_layernorm(x), layer.qkv_proj)
+                         .split({(hq + hkv) * d, hkv * d}, -1);
+    const auto qk = qkv[0].view({b, 1, hq + hkv, d}).transpose(1, 2);
+    const auto rotated = rotate(qk, cos, signed_sin);
+    const auto q = rotated.narrow(1, 0, hq), k = rotated.narrow(1, hq, hkv);
+    cache.key[i].index_copy_(2, slot, k);
+    cache.value[i].index_copy_(2, slot, qkv[1].view({b, 1, hkv, d}).transpose(1, 2));
+    const auto attn = attend(q, cache.key[i], cache.value[i], mask, false, attention);
+    x = linear_add(x, attn.transpose(1, 2).reshape({b, 1, hq * d}), layer.o_proj);
+    x = linear_add(x, layer.mlp.inner(layer.post_attention_layernorm(x)), layer.mlp.down);
+  }
   return norm(x);
 }
 

@@ -57,6 +57,7 @@ struct GatedMLP {
   torch::Tensor gate_up, down;
   std::string act;
   torch::Tensor operator()(const torch::Tensor &x) const;
+  torch::Tensor inner(const torch::Tensor &x) const;    // act(gate(x)) * up(x)
 };
 
 struct VisionLayer {
@@ -114,6 +115,14 @@ class Idefics2Model {
   // Returns the final-normed hidden states [batch, T, hidden].
   torch::Tensor decode(const torch::Tensor &embeds, const torch::Tensor &positions,
                        const torch::Tensor &valid, KVCache &cache) const;
+
+  // One decode step with every input on the device: token ids [batch], rotary positions [batch]
+  // and the cache slot to write ([1], the same for all rows). Attends over the whole cache
+  // capacity under a mask built on the device, so shapes never change and nothing waits for the
+  // host: the step a CUDA graph captures. The caller advances cache.length. Returns the
+  // final-normed hidden states [batch, 1, hidden].
+  torch::Tensor decode_step(const torch::Tensor &ids, const torch::Tensor &positions,
+                            const torch::Tensor &slot, KVCache &cache) const;
 
   torch::Tensor logits(const torch::Tensor &hidden) const;    // lm_head, [.., vocab] fp32
 

@@ -6,6 +6,7 @@
 #include "cephalo/models/image_processor.h"
 #include "cephalo/models/safetensors.h"
 #include "cephalo/models/tokenizer.h"
+#include "graph_decoder.h"
 #include "idefics2_model.h"
 #include "sampling.h"
 #include "weights.h"
@@ -283,6 +284,12 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
   const auto device_valid = valid.to(impl_->device);
   auto hidden = model.decode(model.embed(ids, features), positions, device_valid, cache);
   auto logits = model.logits(hidden.select(1, longest - 1));
+  // On a GPU, decode steps are replayed from a captured CUDA graph; its rows are fixed, so
+  // finished requests stay in the batch (decoding is bound by reading the weights, and extra
+  // rows cost little) instead of leaving it.
+  std::unique_ptr<GraphDecoder> graph;
+  if (GraphDecoder::supported(model) && max_new > 1)
+    graph = std::make_unique<GraphDecoder>(model, cache);
   // rows of the batch on the device, in order: the request each holds
   std::vector<std::size_t> rows(batch);
   for (std::size_t i = 0; i < batch; ++i) rows[i] = i;
@@ -312,6 +319,7 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
       auto &s = states[rows[r]];
       auto &result = results[s.index];
       const int token = next[r];
+      if (s.done) continue;    // a finished row that a captured graph keeps in the batch
       if (s.sampling.max_new_tokens == 0) {
         finish(s, "length");
         continue;
@@ -350,7 +358,7 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
       if (states[rows[r]].done && results[rows[r]].decode_seconds == 0)
         results[rows[r]].decode_seconds = seconds_since(start) - prefill;
     if (keep.empty()) break;
-    if (keep.size() < rows.size()) {
+    if (!graph && keep.size() < rows.size()) {
       cache.keep_rows(torch::tensor(keep, torch::kInt64).to(impl_->device));
       std::vector<std::size_t> kept_rows;
       std::vector<int> kept_next;
@@ -364,6 +372,16 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
                                  [&](std::size_t i) { return states[i].padding > 0; });
     }
 
+    if (graph) {
+      std::vector<std::int64_t> step_ids(rows.size()), step_positions(rows.size());
+      for (std::size_t r = 0; r < rows.size(); ++r) {
+        const auto &s = states[rows[r]];
+        step_ids[r] = s.done ? pad : next[r];
+        step_positions[r] = s.position - 1;
+      }
+      logits = graph->step(step_ids, step_positions);
+      continue;
+    }
     const auto n = static_cast<std::int64_t>(rows.size());
     auto step_ids = torch::empty({n, 1}, torch::kInt64);
     auto step_positions = torch::empty({n, 1}, torch::kInt64);
@@ -376,6 +394,9 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
     hidden = model.decode(model.embed(step_ids, {}), step_positions, step_valid, cache);
     logits = model.logits(hidden.select(1, 0));
   }
+  for (const auto &s : states)
+    results[s.index].text =
+        results[s.index].finish_reason == "cancelled" ? s.text.substr(0, s.emitted) : s.text;
   return results;
 }
 

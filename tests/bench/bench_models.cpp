@@ -7,7 +7,10 @@
 //   bench_models --config models/configs/idefics2-8b.json --device cuda --batch 1,8
 //   bench_models --tiny                          (CPU, the small configuration)
 #include "cephalo/models/config.h"
+#include "cephalo/models/image.h"
+#include "cephalo/models/runtime.h"
 #include "cephalo/models/safetensors.h"
+#include "graph_decoder.h"
 #include "idefics2_model.h"
 #include "tensor_io.h"
 #include "weights.h"
@@ -42,17 +45,17 @@ struct Options {
   int image = 378;     // side of the square image (pixels), 0: no image
   int steps = 64;      // decode steps timed
   int threads = 0;
+  bool graph = true;    // CUDA graphs for decode steps where the build and device allow
   std::string parity;
 };
 
 [[noreturn]] void usage()
 {
-  std::fprintf(
-      stderr,
-      "usage: bench_models [--config FILE | --tiny] [--device cpu|cuda] [--dtype "
-      "auto|float32|bfloat16]\n"
-      "                    [--batch 1,8] [--prompt N] [--image PIXELS] [--steps N] [--threads N]\n"
-      "       bench_models --parity FIXTURE_DIR [--device cuda]\n");
+  std::fprintf(stderr, "usage: bench_models [--config FILE | --tiny] [--device cpu|cuda] [--dtype "
+                       "auto|float32|bfloat16]\n"
+                       "                    [--batch 1,8] [--prompt N] [--image PIXELS] [--steps "
+                       "N] [--threads N] [--no-graph]\n"
+                       "       bench_models --parity FIXTURE_DIR [--device cuda]\n");
   std::exit(2);
 }
 
@@ -83,6 +86,8 @@ Options parse(int argc, char **argv)
       o.threads = std::stoi(value());
     else if (a == "--parity")
       o.parity = value();
+    else if (a == "--no-graph")
+      o.graph = false;
     else if (a == "--batch") {
       o.batches.clear();
       std::stringstream list(value());
@@ -176,8 +181,9 @@ int run_parity(const Options &o)
   const auto ids = get("input_ids");
   const auto expected = get("logits").to(torch::kFloat32);
   const auto greedy = get("greedy_tokens");
-  std::printf("| device | dtype | attention | max rel. logit error | greedy tokens equal "
-              "|\n|---|---|---|---|---|\n");
+  std::printf("| device | dtype | attention | max rel. logit error | greedy tokens equal | with "
+              "CUDA graphs |\n"
+              "|---|---|---|---|---|---|\n");
   int failures = 0;
   for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
     auto weights = WeightStore::open(dir);
@@ -203,14 +209,50 @@ int run_parity(const Options &o)
         hidden = model.decode(model.embed(torch::tensor({next}).unsqueeze(0), {}),
                               torch::tensor({t + s}).unsqueeze(0), valid.narrow(1, 0, 1), cache);
       }
+      // the same with decode steps replayed from a CUDA graph
+      std::string graph_same = "-";
+      if (GraphDecoder::supported(model)) {
+        auto graph_cache = model.new_cache(1, t + steps);
+        auto last = model.decode(model.embed(ids, features), torch::arange(t).unsqueeze(0), valid,
+                                 graph_cache);
+        auto logits = model.logits(last.select(1, t - 1));
+        GraphDecoder graph(model, graph_cache);
+        std::int64_t equal = 0;
+        for (std::int64_t s = 0; s < steps; ++s) {
+          const auto next = logits[0].argmax().item<std::int64_t>();
+          equal += next == greedy[s].item<std::int64_t>();
+          logits = graph.step({next}, {t + s});
+        }
+        graph_same = std::to_string(equal) + "/" + std::to_string(steps);
+        if (dtype == torch::kFloat32 && equal != steps) ++failures;
+      }
       const bool f32 = dtype == torch::kFloat32;
-      std::printf("| %s | %s | %s | %.2e | %lld/%lld |\n", device.str().c_str(),
+      std::printf("| %s | %s | %s | %.2e | %lld/%lld | %s |\n", device.str().c_str(),
                   f32 ? "float32" : "bfloat16",
                   kernel == AttentionKernel::Fused ? "fused" : "plain", rel,
-                  static_cast<long long>(same), static_cast<long long>(steps));
+                  static_cast<long long>(same), static_cast<long long>(steps), graph_same.c_str());
       if (f32 && (rel >= 1e-4 || same != steps)) ++failures;
     }
   }
+  // the whole runtime: PNG files, our image processor, generate() (CUDA graphs where available)
+  RuntimeOptions options;
+  options.device = o.device;
+  options.dtype = "float32";
+  auto vlm = VisionLanguageModel::load(dir, options);
+  GenerationRequest request;
+  request.prompt_tokens.assign(ids.data_ptr<std::int64_t>(),
+                               ids.data_ptr<std::int64_t>() + ids.numel());
+  request.images = {read_image(dir / "img0.png"), read_image(dir / "img1.png")};
+  request.sampling.max_new_tokens = static_cast<int>(greedy.numel());
+  const auto result = vlm.generate({request});
+  std::int64_t equal = 0;
+  for (std::size_t s = 0;
+       s < result[0].tokens.size() && s < static_cast<std::size_t>(greedy.numel()); ++s)
+    equal += result[0].tokens[s] == greedy[static_cast<std::int64_t>(s)].item<std::int64_t>();
+  std::printf("\ngenerate() on %s from the PNG files: %lld/%lld greedy tokens equal (%s)\n",
+              o.device.c_str(), static_cast<long long>(equal),
+              static_cast<long long>(greedy.numel()), vlm.describe().c_str());
+  if (equal != greedy.numel()) ++failures;
   return failures == 0 ? 0 : 1;
 }
 
@@ -249,9 +291,9 @@ int main(int argc, char **argv)
     std::printf("# decode reads %.2f GB of weights per step; copy bandwidth %.0f GB/s -> floor "
                 "%.1f steps/s\n",
                 weight_bytes / 1e9, bandwidth / 1e9, bandwidth / weight_bytes);
-    std::printf("| batch | prompt tokens | image | prefill tok/s | TTFT ms | decode tok/s | decode "
-                "steps/s | %% of floor "
-                "| peak GiB |\n|---|---|---|---|---|---|---|---|---|\n");
+    std::printf(
+        "| batch | prompt tokens | image | prefill tok/s | TTFT ms | decode tok/s | decode steps/s "
+        "| %% of floor | peak GiB | decode |\n|---|---|---|---|---|---|---|---|---|---|\n");
 
     for (const int batch : o.batches) {
       const int n_lat = config.perceiver.resampler_n_latents;
@@ -274,6 +316,8 @@ int main(int argc, char **argv)
       const auto positions = torch::arange(t).unsqueeze(0).expand({batch, t});
       const auto step_valid = valid.narrow(1, 0, 1);
 
+      const bool graphs = o.graph && GraphDecoder::supported(model);
+      double capture = 0;
       const auto run = [&](int steps, double &ttft, double &decode) {
         synchronize(device);
         auto begin = Clock::now();
@@ -282,6 +326,23 @@ int main(int argc, char **argv)
         auto hidden = model.decode(model.embed(ids, features), positions, valid, cache);
         auto next = model.logits(hidden.select(1, t - 1)).argmax(-1).to(torch::kCPU);
         ttft = seconds(begin);
+        if (graphs) {
+          begin = Clock::now();
+          GraphDecoder graph(model, cache);
+          capture = seconds(begin);
+          begin = Clock::now();
+          std::vector<std::int64_t> host_ids(static_cast<std::size_t>(batch)),
+              host_positions(host_ids.size());
+          for (int s = 0; s < steps; ++s) {
+            for (std::int64_t r = 0; r < batch; ++r) {
+              host_ids[static_cast<std::size_t>(r)] = next[r].item<std::int64_t>();
+              host_positions[static_cast<std::size_t>(r)] = t + s;
+            }
+            next = graph.step(host_ids, host_positions).argmax(-1).to(torch::kCPU);
+          }
+          decode = seconds(begin);
+          return;
+        }
         begin = Clock::now();
         for (int s = 0; s < steps; ++s) {
           hidden = model.decode(model.embed(next.unsqueeze(1), {}),
@@ -296,11 +357,15 @@ int main(int argc, char **argv)
       reset_peak(device);
       run(o.steps, ttft, decode);
       const double steps_per_s = o.steps / decode;
-      std::printf("| %d | %lld | %s | %.0f | %.1f | %.1f | %.1f | %.0f%% | %.2f |\n", batch,
+      const std::string how =
+          graphs ? "CUDA graph (capture " + std::to_string(static_cast<int>(capture * 1e3)) + " ms)"
+                 : "eager";
+      std::printf("| %d | %lld | %s | %.0f | %.1f | %.1f | %.1f | %.0f%% | %.2f | %s |\n", batch,
                   static_cast<long long>(t),
                   o.image > 0 ? (std::to_string(o.image) + "px").c_str() : "none",
                   batch * static_cast<double>(t) / ttft, ttft * 1e3, batch * steps_per_s,
-                  steps_per_s, 100.0 * steps_per_s / (bandwidth / weight_bytes), peak_gib(device));
+                  steps_per_s, 100.0 * steps_per_s / (bandwidth / weight_bytes), peak_gib(device),
+                  how.c_str());
       std::fflush(stdout);
     }
   } catch (const std::exception &e) {

@@ -10,6 +10,7 @@
 #include "cephalo/models/runtime.h"
 #include "cephalo/models/safetensors.h"
 #include "idefics2_model.h"
+#include "process.h"
 #include "sampling.h"
 #include "scratch_dir.h"
 #include "tensor_io.h"
@@ -167,6 +168,38 @@ BOOST_AUTO_TEST_CASE(kv_cache_decoding_equals_full_recomputation)
   }
 }
 
+// decode_step (the graph-capturable step: device-side slot, whole-capacity attention) gives what
+// decode gives, for a left-padded batch under a sliding window.
+BOOST_AUTO_TEST_CASE(the_capturable_decode_step_equals_the_eager_step)
+{
+  c10::InferenceMode guard;
+  auto config = tiny_config();
+  config.text.sliding_window = 9;
+  const auto model = Idefics2Model::random(config, kF32, 13);
+  const std::int64_t b = 2, t = 7, capacity = 20;
+  auto ids = torch::randint(3, 80, {b, t}, torch::kInt64);
+  auto valid = torch::ones({b, t}, torch::kBool);
+  valid[1].narrow(0, 0, 3).fill_(false);    // row 1 is shorter: left padding
+  const auto positions = (valid.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
+  auto eager = model.new_cache(b, capacity), graphable = model.new_cache(b, capacity);
+  eager.padded = graphable.padded = true;
+  model.decode(model.embed(ids, {}), positions, valid, eager);
+  model.decode(model.embed(ids, {}), positions, valid, graphable);
+  auto next_pos = positions.select(1, t - 1) + 1;
+  double worst = 0;
+  for (int s = 0; s < 10; ++s) {
+    const auto step_ids = torch::randint(3, 80, {b}, torch::kInt64);
+    const auto a = model.decode(model.embed(step_ids.unsqueeze(1), {}), next_pos.unsqueeze(1),
+                                torch::ones({b, 1}, torch::kBool), eager);
+    const auto c =
+        model.decode_step(step_ids, next_pos, torch::tensor({graphable.length}), graphable);
+    ++graphable.length;
+    worst = std::max(worst, max_abs(a, c));
+    next_pos = next_pos + 1;
+  }
+  BOOST_TEST(worst < 1e-5);
+}
+
 BOOST_AUTO_TEST_CASE(sliding_window_limits_what_a_token_sees)
 {
   c10::InferenceMode guard;
@@ -201,6 +234,10 @@ BOOST_AUTO_TEST_CASE(fused_attention_equals_plain_attention)
   key_mask[1][0][0].narrow(0, 5, 2).fill_(false);
   BOOST_TEST(max_abs(attend(q, k, v, key_mask, false, AttentionKernel::Fused),
                      attend(q, k, v, key_mask, false, AttentionKernel::Plain)) < 1e-5);
+  // one query per head, as in decoding: the grouped heads become one head's queries
+  const auto q1 = torch::randn({2, 4, 1, 8});
+  BOOST_TEST(max_abs(attend(q1, k, v, key_mask, false, AttentionKernel::Fused),
+                     attend(q1, k, v, key_mask, false, AttentionKernel::Plain)) < 1e-5);
   const auto kq = torch::randn({2, 4, 7, 8});
   BOOST_TEST(max_abs(attend(kq, k, v, {}, true, AttentionKernel::Fused),
                      attend(kq, k, v, {}, true, AttentionKernel::Plain)) < 1e-5);
@@ -458,4 +495,120 @@ BOOST_AUTO_TEST_CASE(the_pipeline_from_png_files_matches_the_reference_implement
                               greedy.data_ptr<std::int64_t>() + greedy.numel());
   BOOST_TEST(result[0].tokens == want, boost::test_tools::per_element());
   BOOST_TEST(result[0].finish_reason == "length");
+}
+
+namespace {
+
+// A random checkpoint of the tiny configuration with the 400-piece tokenizer fixture beside it.
+fs::path write_model_with_tokenizer(const fs::path &dir, std::uint64_t seed)
+{
+  auto config = tiny_config();
+  config.text.vocab_size = 403;
+  config.image_token_id = 401;
+  write_random_checkpoint(dir, config, seed, "float32", 0.2);
+  for (const auto &entry : fs::directory_iterator(fs::path(CEPHALO_FIXTURES) / "tokenizer-bpe400"))
+    fs::copy_file(entry.path(), dir / entry.path().filename(),
+                  fs::copy_options::overwrite_existing);
+  return dir;
+}
+
+Image gradient_image(int w, int h)
+{
+  Image im;
+  im.width = w;
+  im.height = h;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c)
+        im.rgb.push_back(static_cast<std::uint8_t>((x * 7 + y * 3 + c * 50) % 256));
+  return im;
+}
+
+}    // namespace
+
+BOOST_AUTO_TEST_CASE(chat_requests_stream_their_text_and_end_at_stop_strings)
+{
+  ScratchDir dir;
+  auto vlm = VisionLanguageModel::load(write_model_with_tokenizer(dir.path(), 8));
+  GenerationRequest request;
+  request.messages = {{"user", "Describe the crack.", 1}};
+  request.images = {gradient_image(40, 36)};
+  request.sampling.max_new_tokens = 24;
+
+  // User:<fake><image>x4<fake>Describe the crack.<end_of_utterance>\nAssistant:
+  const auto prompt = vlm.prompt_tokens(request);
+  BOOST_TEST(prompt.front() == 1);
+  BOOST_TEST(std::count(prompt.begin(), prompt.end(), 401) == 4);
+  BOOST_TEST(std::count(prompt.begin(), prompt.end(), 400) == 2);
+  BOOST_TEST(std::count(prompt.begin(), prompt.end(), 402) == 1);
+
+  std::string streamed;
+  const auto first = vlm.generate({request}, [&](std::size_t, int, std::string_view text) {
+    streamed += text;
+    return true;
+  });
+  BOOST_TEST(first[0].text == streamed);
+  BOOST_TEST_REQUIRE(first[0].text.size() > 8u);
+
+  // stop at a piece of the text the model gave: the answer ends just before its first occurrence
+  const std::string stop = first[0].text.substr(first[0].text.size() / 2, 3);
+  request.sampling.stop = {stop};
+  streamed.clear();
+  const auto stopped = vlm.generate({request}, [&](std::size_t, int, std::string_view text) {
+    streamed += text;
+    return true;
+  });
+  BOOST_TEST(stopped[0].text == first[0].text.substr(0, first[0].text.find(stop)));
+  BOOST_TEST(streamed == stopped[0].text);
+  BOOST_TEST(stopped[0].finish_reason == "stop");
+
+  // a callback that returns false cancels the request
+  const auto cancelled =
+      vlm.generate({request}, [](std::size_t, int, std::string_view) { return false; });
+  BOOST_TEST(cancelled[0].finish_reason == "cancelled");
+  BOOST_TEST(cancelled[0].tokens.size() == 1u);
+
+  // a seeded sample repeats; the prompt's image count must match the images
+  request.sampling = {};
+  request.sampling.max_new_tokens = 12;
+  request.sampling.temperature = 0.8;
+  request.sampling.top_p = 0.9;
+  request.sampling.seed = 5;
+  BOOST_TEST(vlm.generate({request})[0].tokens == vlm.generate({request})[0].tokens);
+  request.images.push_back(gradient_image(20, 20));
+  BOOST_CHECK_EXCEPTION(vlm.generate({request}), std::invalid_argument,
+                        [](const std::invalid_argument &e) {
+                          return std::string(e.what()).find("1 <image> marker(s) but 2 image(s)") !=
+                                 std::string::npos;
+                        });
+}
+
+BOOST_AUTO_TEST_CASE(cephalo_generate_streams_an_answer_and_reports_bad_input)
+{
+  ScratchDir dir;
+  const auto model = write_model_with_tokenizer(dir.path() / "model", 9);
+  write_png(dir.path() / "crack.png", gradient_image(48, 30));
+  const std::string program = cephalo::test::shell_quote(CEPHALO_GENERATE);
+  const auto ok =
+      cephalo::test::run_command(dir.path(), program + " --model model --image crack.png --prompt "
+                                                       "'Describe the crack.' --max-new-tokens 6");
+  BOOST_TEST_INFO(ok.output);
+  BOOST_TEST(ok.exit_code == 0);
+  BOOST_TEST(ok.output.find("prompt tokens, ") != std::string::npos);
+
+  std::ofstream(dir.path() / "broken.png") << "\x89PNG\r\n\x1a\n not really";
+  const auto broken = cephalo::test::run_command(
+      dir.path(), program + " --model model --image broken.png --prompt hi");
+  BOOST_TEST(broken.exit_code == 1);
+  BOOST_TEST(broken.output.find("broken.png") != std::string::npos);
+
+  const auto missing =
+      cephalo::test::run_command(dir.path(), program + " --model nowhere --prompt hi");
+  BOOST_TEST(missing.exit_code == 1);
+  BOOST_TEST(missing.output.find("nowhere: not a folder") != std::string::npos);
+
+  const auto usage =
+      cephalo::test::run_command(dir.path(), program + " --model model --prompt hi --top-p 2");
+  BOOST_TEST(usage.exit_code == 2);
+  BOOST_TEST(usage.output.find("--top-p in (0, 1]") != std::string::npos);
 }
