@@ -144,6 +144,8 @@ bench() {
     npm ci --prefix "$repo/tests/bench/manifold" --no-audit --no-fund --omit=optional >&2
   log "meshing: every family, and a 20 mm gyroid next to manifold-3d"
   "$build_root/default/tests/bench/bench_meshing"
+  log "models: a small Idefics2 configuration on the CPU (tests/bench/gpu_check.sh runs the GPU benchmark)"
+  "$build_root/default/tests/bench/bench_models" --tiny --batch 1,4 --prompt 128 --image 384 --steps 32
 }
 
 compat() {

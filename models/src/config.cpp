@@ -56,6 +56,7 @@ class Reader {
     if (!v->is_number_integer()) fail(key, "must be a token id");
     value = v->get<int>();
   }
+  bool present(const char *key) const { return object_.contains(key); }
   const json *find(const char *key) const
   {
     const auto it = object_.find(key);
@@ -123,6 +124,11 @@ Idefics2Config Idefics2Config::parse(const std::string &json_text, const std::st
   v.real("layer_norm_eps", c.vision.layer_norm_eps);
 
   const json &text_json = section(root, "text_config", where);
+  if (text_json.empty()) {
+    // Idefics2Config's own text defaults when the section is missing
+    c.text.rms_norm_eps = 1e-5;
+    c.text.max_position_embeddings = 32768;
+  }
   const Reader t(text_json, where + ": text_config");
   std::string text_type = "mistral";
   t.text("model_type", text_type);
@@ -134,7 +140,9 @@ Idefics2Config Idefics2Config::parse(const std::string &json_text, const std::st
   t.integer("intermediate_size", c.text.intermediate_size);
   t.integer("num_hidden_layers", c.text.num_hidden_layers);
   t.integer("num_attention_heads", c.text.num_attention_heads);
-  c.text.num_key_value_heads = c.text.num_attention_heads;
+  // as MistralConfig: 8 when the key is absent, one per query head when it is null
+  if (t.present("num_key_value_heads") && !t.find("num_key_value_heads"))
+    c.text.num_key_value_heads = c.text.num_attention_heads;
   t.integer("num_key_value_heads", c.text.num_key_value_heads);
   c.text.head_dim = c.text.hidden_size / c.text.num_attention_heads;
   t.integer("head_dim", c.text.head_dim);
@@ -153,6 +161,8 @@ Idefics2Config Idefics2Config::parse(const std::string &json_text, const std::st
   }
   if (const json *scaling = t.find("rope_scaling"); scaling && !scaling->empty())
     t.fail("rope_scaling", "scaled RoPE is not supported");
+  // 4096 when the key is absent; null turns the window off
+  if (t.present("sliding_window") && !t.find("sliding_window")) c.text.sliding_window.reset();
   if (t.find("sliding_window")) {
     int window = 0;
     t.integer("sliding_window", window);
@@ -175,13 +185,12 @@ Idefics2Config Idefics2Config::parse(const std::string &json_text, const std::st
   p.integer("resampler_n_heads", c.perceiver.resampler_n_heads);
   p.integer("resampler_head_dim", c.perceiver.resampler_head_dim);
   p.integer("num_key_value_heads", c.perceiver.num_key_value_heads);
-  c.perceiver.rms_norm_eps = c.text.rms_norm_eps;
+  // As Idefics2Config does: a perceiver hidden_size (4096 when absent) that differs from the
+  // text model's was a default, and is replaced by the text model's, with its norm epsilon.
+  int perceiver_hidden = 4096;
+  p.integer("hidden_size", perceiver_hidden);
   p.real("rms_norm_eps", c.perceiver.rms_norm_eps);
-  if (const json *hidden = p.find("hidden_size");
-      hidden && hidden->is_number_integer() && hidden->get<int>() != c.text.hidden_size)
-    p.fail("hidden_size", std::to_string(hidden->get<int>()) +
-                              " differs from text_config.hidden_size " +
-                              std::to_string(c.text.hidden_size));
+  if (perceiver_hidden != c.text.hidden_size) c.perceiver.rms_norm_eps = c.text.rms_norm_eps;
 
   c.validate(where);
   return c;
@@ -213,6 +222,7 @@ void Idefics2Config::validate(const std::string &where) const
   need(image_token_id >= 0 && image_token_id < text.vocab_size,
        "image_token_id " + std::to_string(image_token_id) + " is outside the vocabulary of " +
            std::to_string(text.vocab_size));
+  need(vision.num_channels == 3, "vision_config.num_channels must be 3 (RGB images)");
   check_activation(vision.hidden_act, where + ": vision_config.hidden_act");
   check_activation(perceiver.hidden_act, where + ": perceiver_config.hidden_act");
   check_activation(text.hidden_act, where + ": text_config.hidden_act");

@@ -48,12 +48,24 @@ GraphDecoder::GraphDecoder(const Idefics2Model &model, KVCache &cache) :
   impl_->inputs.narrow(0, 2 * b, 1).fill_(cache.capacity() - 1);
   const auto valid = cache.valid.clone();
   const c10::cuda::CUDAGuard device_guard(model.options().device());
+  // the side stream must see the prefill and the inputs written on the current stream
+  c10::cuda::getCurrentCUDAStream().synchronize();
   const auto stream = c10::cuda::getStreamFromPool();
   {
     const c10::cuda::CUDAStreamGuard stream_guard(stream);
     impl_->run();    // warm-up: library handles and workspaces are made outside the capture
+    stream.synchronize();
     impl_->graph.capture_begin();
-    impl_->run();
+    try {
+      impl_->run();
+    } catch (...) {
+      // leave the stream out of capture mode before the error goes on
+      try {
+        impl_->graph.capture_end();
+      } catch (const std::exception &) {
+      }
+      throw;
+    }
     impl_->graph.capture_end();
   }
   stream.synchronize();

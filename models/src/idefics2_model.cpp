@@ -130,6 +130,9 @@ Idefics2Model::Idefics2Model(const Idefics2Config &config, WeightStore &weights,
   build([&](const std::string &name, const std::vector<std::int64_t> &shape, Init) {
     return weights.take(name, shape, options_);
   });
+  // tied checkpoints may still store lm_head.weight (a copy of the embeddings): not an error
+  if (config_.tie_word_embeddings && weights.contains("lm_head.weight"))
+    weights.take("lm_head.weight", {config_.text.vocab_size, config_.text.hidden_size}, options_);
   weights.finish();
 }
 
@@ -388,6 +391,10 @@ torch::Tensor Idefics2Model::encode_images(const torch::Tensor &pixel_values,
                                                  options_.dtype(torch::kBool));
   // all-zero images pad batches of samples with fewer images: the reference drops them
   const auto real = pixels.ne(0).flatten(1).any(1);
+  if (!real.any().item<bool>())
+    throw std::invalid_argument(
+        "every image is all zeros after preprocessing (the reference takes such "
+        "images for batch padding and drops them)");
   if (!real.all().item<bool>()) {
     const auto keep = real.nonzero().squeeze(1);
     pixels = pixels.index_select(0, keep);
@@ -427,6 +434,12 @@ torch::Tensor Idefics2Model::embed(const torch::Tensor &input_ids,
     embeds.masked_scatter_(is_image.unsqueeze(-1),
                            image_features.to(embeds.scalar_type()).reshape({-1, embeds.size(-1)}));
   return embeds;
+}
+
+torch::Tensor Idefics2Model::embed_text(const torch::Tensor &input_ids) const
+{
+  const auto ids = input_ids.to(options_.device());
+  return embed_tokens.index_select(0, ids.reshape({-1})).reshape({ids.size(0), ids.size(1), -1});
 }
 
 KVCache Idefics2Model::new_cache(std::int64_t batch, std::int64_t capacity) const

@@ -108,6 +108,10 @@ class Idefics2Model {
   // image_features ([images, n_latents, hidden]) in order.
   torch::Tensor embed(const torch::Tensor &input_ids, const torch::Tensor &image_features) const;
 
+  // Plain token embeddings [batch, T, hidden]: decode steps, where a generated image token is
+  // just a token (as in the reference).
+  torch::Tensor embed_text(const torch::Tensor &input_ids) const;
+
   KVCache new_cache(std::int64_t batch, std::int64_t capacity) const;
 
   // Runs the decoder on `embeds` [batch, T, hidden] at rotary `positions` [batch, T], appending

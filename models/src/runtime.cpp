@@ -6,6 +6,7 @@
 #include "cephalo/models/image_processor.h"
 #include "cephalo/models/safetensors.h"
 #include "cephalo/models/tokenizer.h"
+#include "cpu_threads.h"
 #include "graph_decoder.h"
 #include "idefics2_model.h"
 #include "sampling.h"
@@ -16,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -50,6 +52,11 @@ torch::Device parse_device(const std::string &name)
     if (device.is_cuda() && !torch::cuda::is_available())
       throw std::invalid_argument("device '" + name +
                                   "': this libtorch has no CUDA or no GPU is visible");
+    if (device.is_cuda() && device.has_index() &&
+        device.index() >= static_cast<int>(torch::cuda::device_count()))
+      throw std::invalid_argument("device '" + name + "': only " +
+                                  std::to_string(torch::cuda::device_count()) +
+                                  " GPU(s) are visible");
     if (!device.is_cuda() && !device.is_cpu())
       throw std::invalid_argument("device '" + name + "': expected cpu or cuda[:N]");
     return device;
@@ -86,12 +93,24 @@ std::size_t held_back(const std::string &text, const std::vector<std::string> &s
 {
   std::size_t hold = 0;
   for (const auto &stop : stops)
-    for (std::size_t n = std::min(stop.size() - 1, text.size()); n > hold; --n)
+    for (std::size_t n = stop.empty() ? 0 : std::min(stop.size() - 1, text.size()); n > hold; --n)
       if (text.compare(text.size() - n, n, stop, 0, n) == 0) {
         hold = n;
         break;
       }
   return hold;
+}
+
+void check_sampling(const SamplingParams &p, const std::string &where)
+{
+  const auto fail = [&](const std::string &what) {
+    throw std::invalid_argument(where + ": " + what);
+  };
+  if (p.max_new_tokens < 0) fail("max_new_tokens is negative");
+  if (!std::isfinite(p.temperature) || p.temperature < 0)
+    fail("temperature must be a finite number >= 0");
+  if (!(p.top_p > 0 && p.top_p <= 1)) fail("top_p must be in (0, 1]");
+  if (p.top_k < 0) fail("top_k must be >= 0");
 }
 
 struct RequestState {
@@ -117,6 +136,7 @@ struct VisionLanguageModel::Impl {
   std::optional<Tokenizer> tokenizer;
   ImageProcessorConfig processor;
   std::set<int> stop_ids;
+  std::string threads;    // CPU thread pools, for describe()
 };
 
 VisionLanguageModel::VisionLanguageModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -131,10 +151,7 @@ VisionLanguageModel VisionLanguageModel::load(const fs::path &model_dir,
   impl->dir = model_dir;
   impl->device = parse_device(options.device);
   impl->dtype = parse_dtype(options.dtype, impl->device);
-  if (impl->device.is_cpu()) {
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    at::set_num_threads(options.threads > 0 ? options.threads : static_cast<int>(cores));
-  }
+  if (impl->device.is_cpu()) impl->threads = configure_cpu_threads(options.threads);
   if (!fs::is_directory(model_dir)) throw ConfigError(model_dir.string() + ": not a folder");
   impl->config = Idefics2Config::load(model_dir / "config.json");
   {
@@ -174,7 +191,7 @@ std::string VisionLanguageModel::describe() const
   std::ostringstream out;
   out << impl_->dir.filename().string() << ": Idefics2, " << impl_->model->parameter_count() / 1e6
       << "M parameters, " << c10::toString(impl_->dtype) << " on " << impl_->device.str();
-  if (impl_->device.is_cpu()) out << " (" << at::get_num_threads() << " threads)";
+  if (impl_->device.is_cpu()) out << " (" << impl_->threads << ")";
   return out.str();
 }
 
@@ -231,8 +248,11 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
         throw std::invalid_argument("request " + std::to_string(i) + ": token id " +
                                     std::to_string(id) + " is outside the vocabulary of " +
                                     std::to_string(config.text.vocab_size));
-    if (requests[i].sampling.max_new_tokens < 0)
-      throw std::invalid_argument("request " + std::to_string(i) + ": max_new_tokens is negative");
+    check_sampling(requests[i].sampling, "request " + std::to_string(i));
+    if (!requests[i].sampling.stop.empty() && !impl_->tokenizer)
+      throw std::invalid_argument(
+          "request " + std::to_string(i) +
+          ": stop strings need text, and the model folder has no tokenizer");
     images.insert(images.end(), requests[i].images.begin(), requests[i].images.end());
     max_new = std::max(max_new, requests[i].sampling.max_new_tokens);
     results[i].prompt_tokens = static_cast<int>(prompts.back().size());
@@ -241,6 +261,11 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
   for (const auto &p : prompts)
     longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(p.size()));
   const std::int64_t capacity = longest + std::max(max_new, 1);
+  if (capacity > config.text.max_position_embeddings)
+    throw std::invalid_argument("the longest prompt (" + std::to_string(longest) +
+                                " tokens) and max_new_tokens (" + std::to_string(max_new) +
+                                ") exceed the model's max_position_embeddings (" +
+                                std::to_string(config.text.max_position_embeddings) + ")");
 
   const auto start = Clock::now();
   torch::Tensor features;
@@ -334,7 +359,8 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
       }
       result.tokens.push_back(token);
       ++s.position;
-      if (s.stream) s.text += s.stream->push(token);
+      // ids past the tokenizer's vocabulary (padded embedding tables) have no text
+      if (s.stream && token < impl_->tokenizer->vocab_size()) s.text += s.stream->push(token);
       std::size_t stop_at = std::string::npos;
       for (const auto &stop : s.sampling.stop)
         if (!stop.empty()) stop_at = std::min(stop_at, s.text.find(stop));
@@ -391,7 +417,7 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
     }
     const auto step_valid =
         torch::ones({n, 1}, torch::TensorOptions().dtype(torch::kBool).device(impl_->device));
-    hidden = model.decode(model.embed(step_ids, {}), step_positions, step_valid, cache);
+    hidden = model.decode(model.embed_text(step_ids), step_positions, step_valid, cache);
     logits = model.logits(hidden.select(1, 0));
   }
   for (const auto &s : states)

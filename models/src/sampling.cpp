@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace cephalo::models {
@@ -10,13 +11,17 @@ namespace cephalo::models {
 int sample_token(const float *logits, std::int64_t vocab, const SamplingParams &params,
                  std::mt19937_64 &rng)
 {
-  if (params.temperature <= 0)
-    return static_cast<int>(std::max_element(logits, logits + vocab) - logits);
+  // NaN (a broken checkpoint) ranks last, so that the orderings below stay strict
+  const auto score = [&](int i) {
+    const float v = logits[i];
+    return std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
+  };
   std::vector<int> order(static_cast<std::size_t>(vocab));
   std::iota(order.begin(), order.end(), 0);
   const auto higher = [&](int a, int b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    return score(a) > score(b) || (score(a) == score(b) && a < b);
   };
+  if (params.temperature <= 0) return *std::min_element(order.begin(), order.end(), higher);
   std::size_t kept = order.size();
   if (params.top_k > 0 && static_cast<std::size_t>(params.top_k) < kept) {
     kept = static_cast<std::size_t>(params.top_k);
@@ -27,10 +32,11 @@ int sample_token(const float *logits, std::int64_t vocab, const SamplingParams &
   }
   // softmax of logits / temperature over the kept tokens, in double
   std::vector<double> probs(kept);
-  const double top = logits[order[0]] / params.temperature;
+  const double top = score(order[0]) / params.temperature;
   double total = 0;
   for (std::size_t i = 0; i < kept; ++i)
-    total += probs[i] = std::exp(logits[order[i]] / params.temperature - top);
+    total += probs[i] =
+        std::isfinite(top) ? std::exp(score(order[i]) / params.temperature - top) : 0.0;
   // top-p: the smallest prefix whose probability reaches p (at least one token)
   if (params.top_p < 1.0) {
     double cumulative = 0;
@@ -39,6 +45,7 @@ int sample_token(const float *logits, std::int64_t vocab, const SamplingParams &
     kept = std::max<std::size_t>(n, 1);
     total = std::accumulate(probs.begin(), probs.begin() + static_cast<std::ptrdiff_t>(kept), 0.0);
   }
+  if (!(total > 0) || !std::isfinite(total)) return order[0];    // no finite logit: the first
   std::uniform_real_distribution<double> uniform(0.0, total);
   double u = uniform(rng);
   for (std::size_t i = 0; i < kept; ++i) {

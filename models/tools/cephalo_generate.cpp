@@ -8,9 +8,11 @@
 #include "cephalo/models/safetensors.h"
 #include "cephalo/models/tokenizer.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -52,10 +54,23 @@ double number(const std::string &flag, const std::string &text)
   try {
     std::size_t used = 0;
     const double value = std::stod(text, &used);
-    if (used == text.size()) return value;
+    if (used == text.size() && std::isfinite(value)) return value;
   } catch (const std::exception &) {
   }
   fail_usage(flag + " needs a number, not '" + text + "'");
+}
+
+// A whole number in [min, max] (the flags that count or seed).
+long long whole(const std::string &flag, const std::string &text, long long min, long long max)
+{
+  try {
+    std::size_t used = 0;
+    const long long value = std::stoll(text, &used);
+    if (used == text.size() && value >= min && value <= max) return value;
+  } catch (const std::exception &) {
+  }
+  fail_usage(flag + " needs a whole number from " + std::to_string(min) + " to " +
+             std::to_string(max) + ", not '" + text + "'");
 }
 
 }    // namespace
@@ -91,17 +106,18 @@ int main(int argc, char **argv)
     else if (a == "--dtype")
       options.dtype = value();
     else if (a == "--threads")
-      options.threads = static_cast<int>(number(a, value()));
+      options.threads = static_cast<int>(whole(a, value(), 0, 4096));
     else if (a == "--max-new-tokens")
-      sampling.max_new_tokens = static_cast<int>(number(a, value()));
+      sampling.max_new_tokens = static_cast<int>(whole(a, value(), 0, 1 << 20));
     else if (a == "--temperature")
       sampling.temperature = number(a, value());
     else if (a == "--top-k")
-      sampling.top_k = static_cast<int>(number(a, value()));
+      sampling.top_k = static_cast<int>(whole(a, value(), 0, 1 << 24));
     else if (a == "--top-p")
       sampling.top_p = number(a, value());
     else if (a == "--seed")
-      sampling.seed = static_cast<std::uint64_t>(number(a, value()));
+      sampling.seed =
+          static_cast<std::uint64_t>(whole(a, value(), 0, std::numeric_limits<long long>::max()));
     else if (a == "--stop")
       sampling.stop.push_back(value());
     else if (a == "--plain-attention")

@@ -10,6 +10,7 @@
 #include "cephalo/models/image.h"
 #include "cephalo/models/runtime.h"
 #include "cephalo/models/safetensors.h"
+#include "cpu_threads.h"
 #include "graph_decoder.h"
 #include "idefics2_model.h"
 #include "tensor_io.h"
@@ -265,9 +266,8 @@ int main(int argc, char **argv)
     c10::InferenceMode guard;
     if (!o.parity.empty()) return run_parity(o);
     const torch::Device device(o.device);
-    if (device.is_cpu())
-      at::set_num_threads(o.threads > 0 ? o.threads
-                                        : static_cast<int>(std::thread::hardware_concurrency()));
+    const std::string threads =
+        device.is_cpu() ? ", " + configure_cpu_threads(o.threads) : std::string();
     const torch::Dtype dtype =
         o.dtype == "auto"
             ? (device.is_cuda() ? torch::kBFloat16 : torch::kFloat32)
@@ -282,12 +282,10 @@ int main(int argc, char **argv)
     synchronize(device);
     const double build = seconds(start);
     const double weight_bytes = static_cast<double>(model.decoder_bytes_per_token());
-    std::printf(
-        "# %s, %.2fB parameters (%s), %s on %s%s; random weights made in %.1f s\n",
-        o.config.empty() ? "tiny configuration" : o.config.c_str(), model.parameter_count() / 1e9,
-        c10::toString(dtype), device.str().c_str(), TORCH_VERSION,
-        device.is_cpu() ? (", " + std::to_string(at::get_num_threads()) + " threads").c_str() : "",
-        build);
+    std::printf("# %s, %.2fB parameters (%s), %s on %s%s; random weights made in %.1f s\n",
+                o.config.empty() ? "tiny configuration" : o.config.c_str(),
+                model.parameter_count() / 1e9, c10::toString(dtype), device.str().c_str(),
+                TORCH_VERSION, threads.c_str(), build);
     std::printf("# decode reads %.2f GB of weights per step; copy bandwidth %.0f GB/s -> floor "
                 "%.1f steps/s\n",
                 weight_bytes / 1e9, bandwidth / 1e9, bandwidth / weight_bytes);

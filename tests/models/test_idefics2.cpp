@@ -9,6 +9,7 @@
 #include "cephalo/models/image_processor.h"
 #include "cephalo/models/runtime.h"
 #include "cephalo/models/safetensors.h"
+#include "cpu_threads.h"
 #include "idefics2_model.h"
 #include "process.h"
 #include "sampling.h"
@@ -108,7 +109,20 @@ std::vector<torch::Tensor> cached_greedy(const Idefics2Model &model,
   return out;
 }
 
+// Images of a few patches for the tiny vision tower (the default processor makes them 378 px).
+void write_small_processor(const fs::path &dir)
+{
+  std::ofstream(dir / "preprocessor_config.json") << R"({"size": {"shortest_edge": 16, "longest_edge": 32}})";
+}
+
+// The thread pools as the runtime sets them (tests that build models directly skip load()).
+struct CpuThreads {
+  CpuThreads() { configure_cpu_threads(0); }
+};
+
 }    // namespace
+
+BOOST_TEST_GLOBAL_FIXTURE(CpuThreads);
 
 BOOST_AUTO_TEST_CASE(config_round_trips_and_names_bad_keys)
 {
@@ -138,7 +152,7 @@ BOOST_AUTO_TEST_CASE(config_round_trips_and_names_bad_keys)
           .find("rope_scaling") != std::string::npos);
   // transformers 5 spells RoPE settings as rope_parameters
   const auto v5 = Idefics2Config::parse(
-      R"({"model_type": "idefics2", "text_config": {"rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}})",
+      R"({"model_type": "idefics2", "text_config": {"vocab_size": 32003, "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}})",
       "c");
   BOOST_TEST(v5.text.rope_theta == 1e6);
 }
@@ -265,6 +279,7 @@ BOOST_AUTO_TEST_CASE(a_batch_equals_its_requests_run_alone)
   ScratchDir dir;
   const auto config = tiny_config();
   write_random_checkpoint(dir.path(), config, 21);
+  write_small_processor(dir.path());
   auto vlm = VisionLanguageModel::load(dir.path());
 
   std::vector<GenerationRequest> requests(3);
@@ -449,6 +464,14 @@ BOOST_AUTO_TEST_CASE(logits_and_greedy_tokens_match_the_reference_implementation
     BOOST_TEST(relative < 1e-4);
   }
 
+  // bfloat16 weights and activations (norms and softmax in fp32) stay close
+  {
+    auto bf16_weights = WeightStore::open(dir);
+    const Idefics2Model bf16(config, bf16_weights, torch::TensorOptions().dtype(torch::kBFloat16));
+    const auto logits = bf16.forward(ids, get("pixel_values"), get("pixel_attention_mask"));
+    BOOST_TEST(((logits - expected).abs().max() / expected.abs().max()).item<double>() < 5e-2);
+  }
+
   // 32 greedy steps with the cache give the reference's tokens
   const auto features = model.encode_images(get("pixel_values"), get("pixel_attention_mask"));
   std::vector<std::int64_t> prompt(ids.data_ptr<std::int64_t>(),
@@ -506,6 +529,7 @@ fs::path write_model_with_tokenizer(const fs::path &dir, std::uint64_t seed)
   config.text.vocab_size = 403;
   config.image_token_id = 401;
   write_random_checkpoint(dir, config, seed, "float32", 0.2);
+  write_small_processor(dir);
   for (const auto &entry : fs::directory_iterator(fs::path(CEPHALO_FIXTURES) / "tokenizer-bpe400"))
     fs::copy_file(entry.path(), dir / entry.path().filename(),
                   fs::copy_options::overwrite_existing);
@@ -611,4 +635,82 @@ BOOST_AUTO_TEST_CASE(cephalo_generate_streams_an_answer_and_reports_bad_input)
       cephalo::test::run_command(dir.path(), program + " --model model --prompt hi --top-p 2");
   BOOST_TEST(usage.exit_code == 2);
   BOOST_TEST(usage.output.find("--top-p in (0, 1]") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(absent_config_keys_take_the_defaults_of_transformers)
+{
+  const auto parse = [](const std::string &text) { return Idefics2Config::parse(text, "config.json"); };
+  const auto absent = parse(R"({"model_type": "idefics2", "text_config": {"vocab_size": 32003, "num_attention_heads": 32}})");
+  BOOST_TEST(absent.text.num_key_value_heads == 8);    // MistralConfig's default
+  BOOST_TEST(*absent.text.sliding_window == 4096);
+  BOOST_TEST(absent.vision.hidden_size == 768);
+  BOOST_TEST(absent.perceiver.rms_norm_eps == 1e-6);    // the perceiver's own, widths agree
+  const auto nulls =
+      parse(R"({"model_type": "idefics2", "text_config": {"vocab_size": 32003, "num_key_value_heads": null, "sliding_window": null}})");
+  BOOST_TEST(nulls.text.num_key_value_heads == 32);
+  BOOST_TEST(!nulls.text.sliding_window.has_value());
+  // a perceiver width that differs from the text model's was a default: the text model's wins,
+  // with its epsilon
+  const auto narrow = parse(
+      R"({"model_type": "idefics2", "text_config": {"vocab_size": 32003, "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5}})");
+  BOOST_TEST(narrow.perceiver.rms_norm_eps == 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(requests_are_checked_before_any_work)
+{
+  ScratchDir dir;
+  const auto config = tiny_config();
+  write_random_checkpoint(dir.path(), config, 2);
+  auto vlm = VisionLanguageModel::load(dir.path());
+  const auto error_of = [&](const GenerationRequest &request) -> std::string {
+    try {
+      vlm.generate({request});
+    } catch (const std::invalid_argument &e) {
+      return e.what();
+    }
+    return "";
+  };
+  GenerationRequest request;
+  request.prompt_tokens = {1, 5, 6};
+  request.sampling.temperature = std::nan("");
+  BOOST_TEST(error_of(request) == "request 0: temperature must be a finite number >= 0");
+  request.sampling.temperature = 0.5;
+  request.sampling.top_p = 0;
+  BOOST_TEST(error_of(request) == "request 0: top_p must be in (0, 1]");
+  request.sampling.top_p = 1;
+  request.sampling.max_new_tokens = 10000;
+  BOOST_TEST(error_of(request).find("exceed the model's max_position_embeddings (512)") != std::string::npos);
+  request.sampling.max_new_tokens = 4;
+  request.sampling.stop = {"crack"};
+  BOOST_TEST(error_of(request).find("no tokenizer") != std::string::npos);
+  request.sampling.stop.clear();
+  request.prompt_tokens = {1, 500};
+  BOOST_TEST(error_of(request) == "request 0: token id 500 is outside the vocabulary of 96");
+  BOOST_CHECK_THROW(VisionLanguageModel::load(dir.path(), {"cuda:7", "auto", 0, true}), std::invalid_argument);
+}
+
+// A generated image token is only a token (as in the reference): decoding goes on.
+BOOST_AUTO_TEST_CASE(a_generated_image_token_does_not_stop_decoding)
+{
+  ScratchDir dir;
+  auto config = tiny_config();
+  config.image_token_id = 0;    // with lm_head zero, greedy picks id 0: the image token
+  write_random_checkpoint(dir.path() / "random", config, 3);
+  const auto file = SafetensorsFile::open(dir.path() / "random" / "model.safetensors");
+  std::vector<TensorBytes> tensors;
+  const std::vector<float> zeros(static_cast<std::size_t>(config.text.vocab_size * config.text.hidden_size), 0.0f);
+  for (const auto &info : file.tensors())
+    tensors.push_back({info.name, info.dtype, info.shape,
+                       info.name == "lm_head.weight" ? static_cast<const void *>(zeros.data()) : file.data(info)});
+  fs::create_directories(dir.path() / "model");
+  write_safetensors(dir.path() / "model" / "model.safetensors", tensors);
+  fs::copy_file(dir.path() / "random" / "config.json", dir.path() / "model" / "config.json");
+
+  auto vlm = VisionLanguageModel::load(dir.path() / "model");
+  GenerationRequest request;
+  request.prompt_tokens = {1, 5, 6, 7};
+  request.sampling.max_new_tokens = 3;
+  const auto result = vlm.generate({request});
+  BOOST_TEST(result[0].tokens == (std::vector<int>{0, 0, 0}));
+  BOOST_TEST(result[0].finish_reason == "length");
 }

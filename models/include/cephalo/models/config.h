@@ -17,14 +17,16 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Defaults are transformers' (what a config.json that leaves a key out means), not those of
+// any one checkpoint; models/configs/idefics2-8b.json spells out the 8B model.
 struct VisionConfig {
-  int hidden_size = 1152;
-  int intermediate_size = 4304;
-  int num_hidden_layers = 27;
-  int num_attention_heads = 16;
+  int hidden_size = 768;
+  int intermediate_size = 3072;
+  int num_hidden_layers = 12;
+  int num_attention_heads = 12;
   int num_channels = 3;
-  int image_size = 980;    // the position grid is (image_size / patch_size)^2
-  int patch_size = 14;
+  int image_size = 224;    // the position grid is (image_size / patch_size)^2
+  int patch_size = 32;
   std::string hidden_act = "gelu_pytorch_tanh";
   double layer_norm_eps = 1e-6;
 };
@@ -36,11 +38,11 @@ struct PerceiverConfig {
   int resampler_n_heads = 16;
   int resampler_head_dim = 96;
   int num_key_value_heads = 4;
-  double rms_norm_eps = 1e-5;    // the text model's unless the checkpoint names its own
+  double rms_norm_eps = 1e-6;
 };
 
 struct TextConfig {
-  int vocab_size = 32003;
+  int vocab_size = 32000;
   int hidden_size = 4096;
   int intermediate_size = 14336;
   int num_hidden_layers = 32;
@@ -48,10 +50,10 @@ struct TextConfig {
   int num_key_value_heads = 8;
   int head_dim = 128;
   std::string hidden_act = "silu";
-  double rms_norm_eps = 1e-5;
+  double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
-  std::optional<int> sliding_window;    // keys further back than this are not attended to
-  int max_position_embeddings = 32768;
+  std::optional<int> sliding_window = 4096;    // keys this far back or further are not attended to
+  int max_position_embeddings = 131072;
   int bos_token_id = 1;
   int eos_token_id = 2;
   int pad_token_id = 0;

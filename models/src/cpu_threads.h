@@ -1,0 +1,16 @@
+// CPU threads for libtorch and its BLAS.
+#pragma once
+
+#include <string>
+
+namespace cephalo::models {
+
+// Gives the CPU `threads` workers (0: every core). Where libtorch's BLAS is OpenBLAS with its own
+// thread pool (Debian's libtorch on libopenblas0-pthread), the matrix products get the threads
+// and libtorch's OpenMP pool one: two pools on the same cores otherwise spin against each other
+// (measured on 2 cores: time to first token 335 ms against 51 ms, batch-4 decoding 34 against
+// 221 steps/s, tests/bench/bench_models --tiny). Elsewhere libtorch's pool gets them. Returns a
+// description for logs.
+std::string configure_cpu_threads(int threads);
+
+}    // namespace cephalo::models
