@@ -30,6 +30,8 @@ endif()
 
 if(CEPHALO_BUILD_BRIDGE)
   find_package(cppzmq REQUIRED)
+  find_package(spdlog REQUIRED)    # cephalo-serve's log, one line per request
+  find_package(Boost 1.74 REQUIRED)    # Asio (header-only): cephalo-serve's signals
 endif()
 
 if(CEPHALO_BUILD_MESHING)

@@ -1,0 +1,83 @@
+// The requests and replies of the Cephalo protocol (bridge/PROTOCOL.md) over Envelopes: parsing
+// with errors that name the field, and building replies.
+#pragma once
+
+#include "cephalo/bridge/envelope.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cephalo::bridge {
+
+enum class RequestType { Describe, Generate, Info, Health, Cancel };
+
+std::string_view type_name(RequestType type);
+
+struct GenerationParams {
+  int max_new_tokens = 256;
+  double temperature = 0.0;
+  int top_k = 0;
+  double top_p = 1.0;
+  std::uint64_t seed = 0;
+  std::vector<std::string> stop;
+  bool json_fields = false;    // format: json
+};
+
+struct ServerLimits {
+  Limits message;    // frames, JSON, attachments
+  std::int64_t max_image_pixels = 16 << 20;
+  std::size_t max_prompt_chars = 32768;
+  int max_new_tokens = 1024;
+  std::size_t queue_depth = 64;
+  std::size_t max_batch = 8;
+  int batch_wait_ms = 5;
+  nlohmann::json to_json() const;
+};
+
+struct Request {
+  std::string id;
+  RequestType type = RequestType::Health;
+  int deadline_ms = 60000;
+  // describe / generate
+  std::string prompt, system;
+  std::vector<std::string> images;    // encoded PNG/JPEG bytes, in order
+  GenerationParams params;
+  // cancel
+  std::string target;
+};
+
+// Reads a request; throws ProtocolError (bad_request, unknown_type, too_large) naming the field.
+// `id_out` receives the id as soon as it is read, so that errors can be answered by id.
+Request parse_request(const Envelope &envelope, const ServerLimits &limits,
+                      std::string *id_out = nullptr);
+
+// Builds a request message (clients).
+Envelope make_request(const Request &request);
+
+struct Timing {
+  double queue_ms = 0, encode_ms = 0, prefill_ms = 0, decode_ms = 0, total_ms = 0;
+};
+
+struct Reply {
+  std::string id;
+  std::string status = "ok";    // ok, error, busy
+  std::string error_code, error_message;
+  nlohmann::json body = nlohmann::json::object();
+
+  bool ok() const { return status == "ok"; }
+  // describe / generate conveniences
+  std::string text() const;
+  Timing timing() const;
+};
+
+Envelope make_reply(const Reply &reply);
+Reply error_reply(const std::string &id, const std::string &code, const std::string &message);
+// Throws ProtocolError when the envelope is not a reply.
+Reply parse_reply(const Envelope &envelope);
+
+// The first JSON object in a text (format: json); an empty object when there is none.
+nlohmann::json first_json_object(const std::string &text);
+
+}    // namespace cephalo::bridge

@@ -1,0 +1,398 @@
+// cephalo-serve's core (see server.h): the I/O thread owns the ROUTER socket and answers info,
+// health, cancel and every refusal at once; the worker thread takes batches from the bounded
+// queue, runs them on the backend, and hands replies back through an inproc socket.
+#include "cephalo/bridge/server.h"
+
+#include "cephalo/bridge/zmq_io.h"
+#include "image_header.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace cephalo::bridge {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b)
+{
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+struct Pending {
+  Request request;
+  Clock::time_point received, deadline;
+  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+};
+
+struct Outgoing {
+  Reply reply;
+  std::string type;
+  Clock::time_point received;
+  double queue_ms = 0, run_ms = 0;
+};
+
+}    // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  std::unique_ptr<Backend> backend;
+  zmq::context_t context;
+  zmq::socket_t router{context, zmq::socket_type::router};
+  zmq::socket_t wake_in{context, zmq::socket_type::pair};     // I/O thread
+  zmq::socket_t wake_out{context, zmq::socket_type::pair};    // worker thread
+  std::string endpoint;
+
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<Pending> queue;
+  std::map<std::string, std::shared_ptr<std::atomic<bool>>> running;    // id -> cancel flag
+  std::vector<Outgoing> outbox;
+  std::atomic<bool> stopping{false};
+  bool worker_finished = false;
+
+  // I/O thread only: where each request in flight is answered (a retry from a reconnected
+  // client moves it to the new connection)
+  std::map<std::string, std::vector<std::string>> routes;
+
+  void send(const std::vector<std::string> &route, const Reply &reply)
+  {
+    auto frames = route;
+    for (auto &f : encode(make_reply(reply))) frames.push_back(std::move(f));
+    send_frames(router, frames);
+  }
+
+  void log(const std::string &id, std::string_view type, const Reply &reply, double queue_ms,
+           double run_ms) const
+  {
+    if (!options.log_requests) return;
+    spdlog::info("{} {} {}{}{} queue {:.1f} ms run {:.1f} ms", id.empty() ? "-" : id, type,
+                 reply.status, reply.error_code.empty() ? "" : " ", reply.error_code, queue_ms,
+                 run_ms);
+  }
+
+  void answer_now(const std::vector<std::string> &route, const Reply &reply, std::string_view type)
+  {
+    send(route, reply);
+    log(reply.id, type, reply, 0, 0);
+  }
+
+  void handle(std::vector<std::string> frames);
+  void flush_outbox();
+  void work();
+};
+
+Server::Server(ServerOptions options, std::unique_ptr<Backend> backend) :
+    impl_(std::make_unique<Impl>())
+{
+  impl_->options = std::move(options);
+  impl_->backend = std::move(backend);
+  auto &router = impl_->router;
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::router_mandatory, 0);
+  router.set(zmq::sockopt::maxmsgsize,
+             static_cast<std::int64_t>(impl_->options.limits.message.max_message_bytes));
+  router.bind(impl_->options.bind);
+  impl_->endpoint = router.get(zmq::sockopt::last_endpoint);
+  const std::string wake =
+      "inproc://cephalo-serve-wake-" + std::to_string(reinterpret_cast<std::uintptr_t>(this));
+  impl_->wake_in.bind(wake);
+  impl_->wake_out.connect(wake);
+}
+
+Server::~Server() = default;
+
+std::string Server::endpoint() const
+{
+  return impl_->endpoint;
+}
+
+void Server::stop()
+{
+  impl_->stopping = true;
+  impl_->ready.notify_all();
+}
+
+void Server::Impl::handle(std::vector<std::string> frames)
+{
+  // routing prefix: the peer's identity, and the empty delimiter a REQ socket adds
+  std::vector<std::string> route{frames.front()};
+  std::size_t first = 1;
+  if (frames.size() > 1 && frames[1].empty()) {
+    route.emplace_back();
+    first = 2;
+  }
+  frames.erase(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(first));
+
+  std::string id;
+  Request request;
+  try {
+    const Envelope envelope = decode(frames, options.limits.message);
+    request = parse_request(envelope, options.limits, &id);
+    for (const auto &image : request.images) {
+      const auto size = image_size(image);
+      if (!size) throw ProtocolError("bad_image", "an attachment is not a PNG or JPEG file");
+      if (static_cast<std::int64_t>(size->first) * size->second > options.limits.max_image_pixels)
+        throw ProtocolError("too_large", "an image of " + std::to_string(size->first) + " x " +
+                                             std::to_string(size->second) +
+                                             " pixels exceeds the limit of " +
+                                             std::to_string(options.limits.max_image_pixels));
+    }
+  } catch (const ProtocolError &e) {
+    // answer by id where the header could be read
+    if (id.empty() && frames.size() >= 2) {
+      const auto header = nlohmann::json::parse(frames[1], nullptr, false);
+      if (header.is_object() && header.contains("id") && header["id"].is_string() &&
+          header["id"].get_ref<const std::string &>().size() <= 128)
+        id = header["id"].get<std::string>();
+    }
+    answer_now(route, error_reply(id, e.code(), e.what()), "invalid");
+    return;
+  }
+
+  if (stopping) {
+    answer_now(route,
+               error_reply(id, "shutting_down", "the server is stopping and takes no new work"),
+               type_name(request.type));
+    return;
+  }
+  Reply reply;
+  reply.id = id;
+  switch (request.type) {
+  case RequestType::Info:
+    reply.body = {{"model", backend->model_name()},
+                  {"backend", backend->kind()},
+                  {"version", "0.1.0"},
+                  {"protocol_versions", {kProtocolVersion}},
+                  {"limits", options.limits.to_json()}};
+    answer_now(route, reply, "info");
+    return;
+  case RequestType::Health: {
+    const std::lock_guard lock(mutex);
+    reply.body = {{"state", "serving"}, {"queued", queue.size()}, {"running", running.size()}};
+    answer_now(route, reply, "health");
+    return;
+  }
+  case RequestType::Cancel: {
+    bool queued = false, found = false;
+    {
+      const std::lock_guard lock(mutex);
+      for (auto it = queue.begin(); it != queue.end(); ++it)
+        if (it->request.id == request.target) {
+          queue.erase(it);
+          queued = found = true;
+          break;
+        }
+      if (!found)
+        if (const auto it = running.find(request.target); it != running.end()) {
+          it->second->store(true);
+          found = true;
+        }
+    }
+    // a queued request is answered here; a running one by the worker when it stops
+    if (queued)
+      if (const auto route_of = routes.find(request.target); route_of != routes.end()) {
+        answer_now(route_of->second,
+                   error_reply(request.target, "cancelled", "cancelled by request " + id),
+                   "cancelled");
+        routes.erase(route_of);
+      }
+    reply.body = {{"cancelled", found}};
+    answer_now(route, reply, "cancel");
+    return;
+  }
+  case RequestType::Describe:
+  case RequestType::Generate:
+    break;
+  }
+
+  if (const auto retry = routes.find(id); retry != routes.end()) {
+    retry->second = route;    // the same request again, from a reconnected client
+    return;
+  }
+  {
+    const std::lock_guard lock(mutex);
+    if (queue.size() >= options.limits.queue_depth) {
+      const auto depth = queue.size();
+      send(route,
+           error_reply(id, "busy", "the queue is full (" + std::to_string(depth) + " waiting)"));
+      log(id, type_name(request.type), error_reply(id, "busy", ""), 0, 0);
+      return;
+    }
+    Pending pending;
+    pending.received = Clock::now();
+    pending.deadline = pending.received + std::chrono::milliseconds(request.deadline_ms);
+    pending.request = std::move(request);
+    queue.push_back(std::move(pending));
+  }
+  routes[id] = route;
+  ready.notify_one();
+}
+
+void Server::Impl::flush_outbox()
+{
+  std::vector<Outgoing> ready_replies;
+  {
+    const std::lock_guard lock(mutex);
+    ready_replies.swap(outbox);
+  }
+  for (const auto &out : ready_replies) {
+    const auto route = routes.find(out.reply.id);
+    if (route == routes.end()) continue;    // answered already (cancelled while queued)
+    send(route->second, out.reply);
+    routes.erase(route);
+    log(out.reply.id, out.type, out.reply, out.queue_ms, out.run_ms);
+  }
+}
+
+void Server::Impl::work()
+{
+  const auto &limits = options.limits;
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      std::unique_lock lock(mutex);
+      ready.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (stopping) break;
+      // a short wait lets a batch fill
+      const auto until = Clock::now() + std::chrono::milliseconds(limits.batch_wait_ms);
+      while (queue.size() < limits.max_batch && !stopping &&
+             ready.wait_until(lock, until) != std::cv_status::timeout) {}
+      while (!queue.empty() && batch.size() < limits.max_batch) {
+        batch.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+      for (const auto &p : batch) running[p.request.id] = p.cancelled;
+    }
+    const auto start = Clock::now();
+    std::vector<Outgoing> replies;
+    std::vector<Job> jobs;
+    std::vector<const Pending *> owners;
+    for (const auto &p : batch) {
+      if (start > p.deadline) {
+        Outgoing out{error_reply(p.request.id, "deadline",
+                                 "the deadline passed while the request was queued"),
+                     std::string(type_name(p.request.type)), p.received,
+                     ms_between(p.received, start), 0};
+        replies.push_back(std::move(out));
+        continue;
+      }
+      jobs.emplace_back();
+      jobs.back().request = &p.request;
+      owners.push_back(&p);
+    }
+    if (!jobs.empty()) {
+      try {
+        backend->run(jobs, [&](std::size_t i) {
+          return owners[i]->cancelled->load() || Clock::now() > owners[i]->deadline;
+        });
+      } catch (const std::exception &e) {
+        for (auto &job : jobs) {
+          job.error_code = "backend_error";
+          job.error_message = e.what();
+        }
+      }
+    }
+    const auto end = Clock::now();
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      const Pending &p = *owners[i];
+      Job &job = jobs[i];
+      Reply reply;
+      reply.id = p.request.id;
+      if (p.cancelled->load())
+        reply = error_reply(p.request.id, "cancelled", "cancelled while running");
+      else if (end > p.deadline)
+        reply = error_reply(p.request.id, "deadline", "the deadline passed while running");
+      else if (!job.error_code.empty())
+        reply = error_reply(p.request.id, job.error_code, job.error_message);
+      else {
+        job.timing.queue_ms = ms_between(p.received, start);
+        job.timing.total_ms = ms_between(p.received, end);
+        reply.body = {{"text", job.text},
+                      {"finish_reason", job.finish_reason},
+                      {"tokens", job.tokens},
+                      {"model", backend->model_name()},
+                      {"timing",
+                       {{"queue_ms", job.timing.queue_ms},
+                        {"encode_ms", job.timing.encode_ms},
+                        {"prefill_ms", job.timing.prefill_ms},
+                        {"decode_ms", job.timing.decode_ms},
+                        {"total_ms", job.timing.total_ms}}}};
+        if (p.request.params.json_fields) reply.body["fields"] = first_json_object(job.text);
+      }
+      replies.push_back({std::move(reply), std::string(type_name(p.request.type)), p.received,
+                         ms_between(p.received, start), ms_between(start, end)});
+    }
+    {
+      const std::lock_guard lock(mutex);
+      for (const auto &p : batch) running.erase(p.request.id);
+      for (auto &r : replies) outbox.push_back(std::move(r));
+    }
+    wake_out.send(zmq::str_buffer("r"), zmq::send_flags::dontwait);
+  }
+  {
+    const std::lock_guard lock(mutex);
+    worker_finished = true;
+  }
+  wake_out.send(zmq::str_buffer("f"), zmq::send_flags::dontwait);
+}
+
+void Server::run()
+{
+  auto &impl = *impl_;
+  std::thread worker([&] { impl.work(); });
+  zmq::pollitem_t items[] = {{impl.router.handle(), 0, ZMQ_POLLIN, 0},
+                             {impl.wake_in.handle(), 0, ZMQ_POLLIN, 0}};
+  const auto drain_wakes = [&] {
+    zmq::message_t message;
+    while (impl.wake_in.recv(message, zmq::recv_flags::dontwait)) {}
+  };
+  while (!impl.stopping) {
+    zmq::poll(items, 2, std::chrono::milliseconds(100));
+    if (items[1].revents & ZMQ_POLLIN) {
+      drain_wakes();
+      impl.flush_outbox();
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      // a burst at a time, so that replies are not starved by a flood of requests
+      for (int n = 0; n < 64; ++n) {
+        zmq::message_t probe;
+        std::vector<std::string> frames;
+        if (!impl.router.recv(probe, zmq::recv_flags::dontwait)) break;
+        frames.emplace_back(static_cast<const char *>(probe.data()), probe.size());
+        while (probe.more()) {
+          if (!impl.router.recv(probe, zmq::recv_flags::none)) break;
+          frames.emplace_back(static_cast<const char *>(probe.data()), probe.size());
+        }
+        impl.handle(std::move(frames));
+      }
+    }
+  }
+
+  // Draining: what is queued is answered shutting_down; the running batch finishes.
+  std::deque<Pending> left;
+  {
+    const std::lock_guard lock(impl.mutex);
+    left.swap(impl.queue);
+  }
+  impl.ready.notify_all();
+  for (const auto &p : left)
+    if (const auto route = impl.routes.find(p.request.id); route != impl.routes.end()) {
+      impl.answer_now(route->second,
+                      error_reply(p.request.id, "shutting_down",
+                                  "the server stopped before running the request"),
+                      type_name(p.request.type));
+      impl.routes.erase(route);
+    }
+  worker.join();
+  drain_wakes();
+  impl.flush_outbox();
+}
+
+}    // namespace cephalo::bridge
