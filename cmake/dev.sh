@@ -38,8 +38,8 @@ packages=(
   # meshing/ (TBB: CGAL's parallel self-intersection test; lib3mf: 3MF export)
   libcgal-dev libgmp-dev libmpfr-dev libeigen3-dev libtbb-dev libopen3d-dev lib3mf-dev
   # tests (SentencePiece: the reference of the tokenizer's; PrusaSlicer: the slicer check of
-  # meshing/; bc: its timings)
-  libboost-test-dev libsentencepiece-dev prusa-slicer bc
+  # meshing/; bc: its timings; pyzmq: the Python client of examples/python)
+  libboost-test-dev libsentencepiece-dev prusa-slicer bc python3-zmq
 )
 
 log() { printf '\033[1m[cephalo %4ss]\033[0m %s\n' "$SECONDS" "$*" >&2; }
@@ -146,6 +146,8 @@ bench() {
   "$build_root/default/tests/bench/bench_meshing"
   log "models: a small Idefics2 configuration on the CPU (tests/bench/gpu_check.sh runs the GPU benchmark)"
   "$build_root/default/tests/bench/bench_models" --tiny --batch 1,4 --prompt 128 --image 384 --steps 32
+  log "bridge: cephalo-serve's transport (echo backend) next to raw ZeroMQ REQ/REP"
+  "$build_root/default/tests/bench/bench_bridge"
 }
 
 compat() {

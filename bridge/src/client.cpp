@@ -20,12 +20,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-zmq::socket_t connect_dealer(zmq::context_t &context, const std::string &endpoint)
+zmq::socket_t connect_dealer(zmq::context_t &context, const ClientOptions &options)
 {
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::linger, 0);
   socket.set(zmq::sockopt::sndtimeo, 1000);
-  socket.connect(endpoint);
+  if (!options.curve_server_key.empty()) {
+    if (options.curve_public_key.empty() || options.curve_secret_key.empty())
+      throw std::invalid_argument("CURVE needs the server's public key and the client's key pair");
+    socket.set(zmq::sockopt::curve_serverkey, options.curve_server_key);
+    socket.set(zmq::sockopt::curve_publickey, options.curve_public_key);
+    socket.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
+  }
+  socket.connect(options.endpoint);
   return socket;
 }
 
@@ -34,7 +41,7 @@ zmq::socket_t connect_dealer(zmq::context_t &context, const std::string &endpoin
 std::optional<Reply> matching_reply(const std::vector<std::string> &frames, const std::string &id)
 {
   try {
-    Reply reply = parse_reply(decode(frames));
+    Reply reply = parse_reply(decode(std::vector<std::string>(frames)));
     if (reply.id == id) return reply;
   } catch (const ProtocolError &) {
   }
@@ -56,7 +63,7 @@ std::string new_request_id()
 struct Client::Impl {
   ClientOptions options;
   zmq::context_t context{1};
-  zmq::socket_t socket = connect_dealer(context, options.endpoint);
+  zmq::socket_t socket = connect_dealer(context, options);
   explicit Impl(ClientOptions o) : options(std::move(o)) {}
 };
 
@@ -68,8 +75,10 @@ Client &Client::operator=(Client &&) noexcept = default;
 Reply Client::call(Request request)
 {
   if (request.id.empty()) request.id = new_request_id();
-  const auto frames = encode(make_request(request));
-  const auto deadline = Clock::now() + std::chrono::milliseconds(request.deadline_ms);
+  const std::string id = request.id;
+  const int deadline_ms = request.deadline_ms;
+  const auto frames = encode(make_request(std::move(request)));
+  const auto deadline = Clock::now() + std::chrono::milliseconds(deadline_ms);
   auto interval = std::chrono::milliseconds(impl_->options.retry_interval_ms);
   int attempts = 0;
   while (Clock::now() < deadline) {
@@ -88,15 +97,15 @@ Reply Client::call(Request request)
       if (!(item.revents & ZMQ_POLLIN)) continue;
       const auto message = receive_frames(impl_->socket);
       if (!message) continue;
-      if (auto reply = matching_reply(*message, request.id)) return *reply;
+      if (auto reply = matching_reply(*message, id)) return *reply;
     }
     // Lazy Pirate: a fresh socket, so that nothing queued for a dead peer is delivered late
-    impl_->socket = connect_dealer(impl_->context, impl_->options.endpoint);
+    impl_->socket = connect_dealer(impl_->context, impl_->options);
     interval *= 2;
   }
-  return error_reply(request.id, "unreachable",
+  return error_reply(id, "unreachable",
                      "no reply from " + impl_->options.endpoint + " within " +
-                         std::to_string(request.deadline_ms) + " ms (" + std::to_string(attempts) +
+                         std::to_string(deadline_ms) + " ms (" + std::to_string(attempts) +
                          " attempt(s))");
 }
 
@@ -121,7 +130,7 @@ struct AsyncClient::Impl {
 
   void loop()
   {
-    zmq::socket_t socket = connect_dealer(context, options.endpoint);
+    zmq::socket_t socket = connect_dealer(context, options);
     std::map<std::string, Waiting> waiting;
     while (!stopping) {
       zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0},

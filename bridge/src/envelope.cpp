@@ -18,6 +18,17 @@ nlohmann::json parse_object(const std::string &frame, const char *which)
 
 }    // namespace
 
+std::vector<std::string> encode(Envelope &&envelope)
+{
+  std::vector<std::string> frames;
+  frames.reserve(3 + envelope.attachments.size());
+  frames.push_back(std::string(kProtocolName) + "/" + std::to_string(envelope.version));
+  frames.push_back(envelope.header.dump());
+  frames.push_back(envelope.body.dump());
+  for (auto &a : envelope.attachments) frames.push_back(std::move(a));
+  return frames;
+}
+
 std::vector<std::string> encode(const Envelope &envelope)
 {
   std::vector<std::string> frames;
@@ -30,6 +41,11 @@ std::vector<std::string> encode(const Envelope &envelope)
 }
 
 Envelope decode(const std::vector<std::string> &frames, const Limits &limits)
+{
+  return decode(std::vector<std::string>(frames), limits);
+}
+
+Envelope decode(std::vector<std::string> &&frames, const Limits &limits)
 {
   std::size_t total = 0;
   for (const auto &frame : frames) total += frame.size();
@@ -72,7 +88,8 @@ Envelope decode(const std::vector<std::string> &frames, const Limits &limits)
   envelope.version = version;
   envelope.header = parse_object(frames[1], "header");
   envelope.body = parse_object(frames[2], "body");
-  envelope.attachments.assign(frames.begin() + 3, frames.end());
+  envelope.attachments.assign(std::make_move_iterator(frames.begin() + 3),
+                              std::make_move_iterator(frames.end()));
   return envelope;
 }
 

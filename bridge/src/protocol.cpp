@@ -109,6 +109,11 @@ json ServerLimits::to_json() const
 
 Request parse_request(const Envelope &envelope, const ServerLimits &limits, std::string *id_out)
 {
+  return parse_request(Envelope(envelope), limits, id_out);
+}
+
+Request parse_request(Envelope &&envelope, const ServerLimits &limits, std::string *id_out)
+{
   Request r;
   const Fields header(envelope.header, "header.");
   const json *id = header.find("id");
@@ -178,13 +183,22 @@ Request parse_request(const Envelope &envelope, const ServerLimits &limits, std:
       if (!index.is_number_unsigned() || index.get<std::uint64_t>() >= envelope.attachments.size())
         bad("body.images", "index " + index.dump() + " does not name one of the " +
                                std::to_string(envelope.attachments.size()) + " attachments");
-      r.images.push_back(envelope.attachments[index.get<std::size_t>()]);
+      r.images.push_back(envelope.attachments[index.get<std::size_t>()]);    // may repeat: copied
     }
   } else {
-    r.images = envelope.attachments;
+    r.images = std::move(envelope.attachments);
   }
   if (r.images.empty()) bad("body.images", "describe needs at least one image attachment");
   return r;
+}
+
+Envelope make_request(Request &&request)
+{
+  auto images = std::move(request.images);
+  request.images.clear();
+  Envelope e = make_request(static_cast<const Request &>(request));
+  if (request.type == RequestType::Describe) e.attachments = std::move(images);
+  return e;
 }
 
 Envelope make_request(const Request &request)

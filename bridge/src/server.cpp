@@ -8,11 +8,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace cephalo::bridge {
@@ -57,6 +59,13 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   bool worker_finished = false;
 
+  // CURVE: the ZAP handler admits the listed client keys (runs while the server object lives)
+  zmq::socket_t zap{context, zmq::socket_type::rep};
+  std::set<std::string> admitted;    // binary public keys
+  std::atomic<bool> zap_stop{false};
+  std::thread zap_thread;
+  void authenticate();
+
   // I/O thread only: where each request in flight is answered (a retry from a reconnected
   // client moves it to the new connection)
   std::map<std::string, std::vector<std::string>> routes;
@@ -94,6 +103,28 @@ Server::Server(ServerOptions options, std::unique_ptr<Backend> backend) :
   impl_->options = std::move(options);
   impl_->backend = std::move(backend);
   auto &router = impl_->router;
+  const auto &o = impl_->options;
+  if (!o.curve_secret_key.empty()) {
+    if (o.curve_client_keys.empty())
+      throw std::invalid_argument("CURVE: no client keys are admitted; list at least one");
+    for (const auto &key : o.curve_client_keys) {
+      std::string binary(32, '\0');
+      if (key.size() != 40 ||
+          !zmq_z85_decode(reinterpret_cast<std::uint8_t *>(binary.data()), key.c_str()))
+        throw std::invalid_argument("CURVE: '" + key +
+                                    "' is not a client public key (40 characters of Z85)");
+      impl_->admitted.insert(binary);
+    }
+    // the handler must be bound before the first connection arrives
+    impl_->zap.bind("inproc://zeromq.zap.01");
+    router.set(zmq::sockopt::curve_server, 1);
+    router.set(zmq::sockopt::curve_secretkey, o.curve_secret_key);
+  } else if (o.bind.rfind("tcp://127.", 0) != 0 && o.bind.rfind("tcp://localhost", 0) != 0 &&
+             o.bind.rfind("inproc://", 0) != 0 && o.bind.rfind("ipc://", 0) != 0) {
+    spdlog::warn("{} is reachable from other machines and CURVE is off: anyone who can connect can "
+                 "use the model",
+                 o.bind);
+  }
   router.set(zmq::sockopt::linger, 0);
   router.set(zmq::sockopt::router_mandatory, 0);
   router.set(zmq::sockopt::maxmsgsize,
@@ -104,9 +135,35 @@ Server::Server(ServerOptions options, std::unique_ptr<Backend> backend) :
       "inproc://cephalo-serve-wake-" + std::to_string(reinterpret_cast<std::uintptr_t>(this));
   impl_->wake_in.bind(wake);
   impl_->wake_out.connect(wake);
+  // last, so that a constructor that throws leaves no thread behind
+  if (!o.curve_secret_key.empty())
+    impl_->zap_thread = std::thread([impl = impl_.get()] { impl->authenticate(); });
 }
 
-Server::~Server() = default;
+Server::~Server()
+{
+  if (impl_->zap_thread.joinable()) {
+    impl_->zap_stop = true;
+    impl_->zap_thread.join();
+  }
+}
+
+void Server::Impl::authenticate()
+{
+  // ZAP (RFC 27): version, request id, domain, address, identity, mechanism, credentials
+  while (!zap_stop) {
+    zmq::pollitem_t item{zap.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    if (!(item.revents & ZMQ_POLLIN)) continue;
+    const auto request = receive_frames(zap);
+    if (!request || request->size() < 6) continue;
+    const auto &r = *request;
+    const bool ok = r[5] == "CURVE" && r.size() >= 7 && admitted.count(r[6]) > 0;
+    if (!ok) spdlog::warn("refused a connection from {}: its CURVE key is not admitted", r[3]);
+    send_frames(zap,
+                {"1.0", r[1], ok ? "200" : "400", ok ? "OK" : "client key not admitted", "", ""});
+  }
+}
 
 std::string Server::endpoint() const
 {
@@ -130,11 +187,12 @@ void Server::Impl::handle(std::vector<std::string> frames)
   }
   frames.erase(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(first));
 
-  std::string id;
+  std::string id, header_frame;
   Request request;
   try {
-    const Envelope envelope = decode(frames, options.limits.message);
-    request = parse_request(envelope, options.limits, &id);
+    if (frames.size() >= 2)
+      header_frame = frames[1];    // errors are answered by id where it can be read
+    request = parse_request(decode(std::move(frames), options.limits.message), options.limits, &id);
     for (const auto &image : request.images) {
       const auto size = image_size(image);
       if (!size) throw ProtocolError("bad_image", "an attachment is not a PNG or JPEG file");
@@ -146,8 +204,8 @@ void Server::Impl::handle(std::vector<std::string> frames)
     }
   } catch (const ProtocolError &e) {
     // answer by id where the header could be read
-    if (id.empty() && frames.size() >= 2) {
-      const auto header = nlohmann::json::parse(frames[1], nullptr, false);
+    if (id.empty() && !header_frame.empty()) {
+      const auto header = nlohmann::json::parse(header_frame, nullptr, false);
       if (header.is_object() && header.contains("id") && header["id"].is_string() &&
           header["id"].get_ref<const std::string &>().size() <= 128)
         id = header["id"].get<std::string>();
@@ -354,7 +412,12 @@ void Server::run()
     while (impl.wake_in.recv(message, zmq::recv_flags::dontwait)) {}
   };
   while (!impl.stopping) {
-    zmq::poll(items, 2, std::chrono::milliseconds(100));
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t &e) {
+      if (e.num() != EINTR) throw;
+      continue;    // a signal interrupted the wait; stop() says whether to go on
+    }
     if (items[1].revents & ZMQ_POLLIN) {
       drain_wakes();
       impl.flush_outbox();

@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "cephalo/bridge/client.h"
+#include "cephalo/bridge/curve.h"
 #include "cephalo/bridge/server.h"
 #include "cephalo/bridge/zmq_io.h"
 
@@ -329,4 +330,30 @@ BOOST_AUTO_TEST_CASE(malformed_messages_are_answered_and_serving_goes_on)
   BOOST_TEST(replies == messages);
   Client client(s.client());
   BOOST_TEST(client.call(describe("still there?")).ok());
+}
+
+BOOST_AUTO_TEST_CASE(curve_admits_listed_keys_and_refuses_others)
+{
+  const auto server_keys = generate_curve_keypair();
+  const auto client_keys = generate_curve_keypair();
+  const auto stranger = generate_curve_keypair();
+  auto options = quiet_options();
+  options.curve_secret_key = server_keys.secret_key;
+  options.curve_client_keys = {client_keys.public_key};
+  RunningServer s(make_echo_backend(), options);
+
+  auto client_options = s.client();
+  client_options.curve_server_key = server_keys.public_key;
+  client_options.curve_public_key = client_keys.public_key;
+  client_options.curve_secret_key = client_keys.secret_key;
+  BOOST_TEST(Client(client_options).call(describe("secret crack", 3000)).ok());
+
+  client_options.curve_public_key = stranger.public_key;
+  client_options.curve_secret_key = stranger.secret_key;
+  client_options.retry_interval_ms = 300;
+  BOOST_TEST(Client(client_options).call(describe("let me in", 800)).error_code == "unreachable");
+
+  // and a client without CURVE at all
+  BOOST_TEST(Client(s.client()).call(describe("plain", 800)).error_code == "unreachable");
+  BOOST_TEST(curve_public_of(client_keys.secret_key) == client_keys.public_key);
 }

@@ -17,6 +17,8 @@ namespace cephalo::bridge {
 struct ClientOptions {
   std::string endpoint = "tcp://127.0.0.1:5555";
   int retry_interval_ms = 5000;    // first wait before resending; doubles each time
+  // CURVE (all Z85, all or none): the server's public key and this client's key pair
+  std::string curve_server_key, curve_public_key, curve_secret_key;
 };
 
 // A new request id: unique per process and time (hex).

@@ -45,8 +45,10 @@ class ProtocolError : public std::runtime_error {
 };
 
 std::vector<std::string> encode(const Envelope &envelope);
+std::vector<std::string> encode(Envelope &&envelope);    // moves the attachments
 
 // Throws ProtocolError. An unknown version is refused with the versions this side speaks.
 Envelope decode(const std::vector<std::string> &frames, const Limits &limits = {});
+Envelope decode(std::vector<std::string> &&frames, const Limits &limits = {});    // moves them
 
 }    // namespace cephalo::bridge

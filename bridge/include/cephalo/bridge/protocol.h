@@ -52,9 +52,13 @@ struct Request {
 // `id_out` receives the id as soon as it is read, so that errors can be answered by id.
 Request parse_request(const Envelope &envelope, const ServerLimits &limits,
                       std::string *id_out = nullptr);
+// The same, moving the images out of the envelope.
+Request parse_request(Envelope &&envelope, const ServerLimits &limits,
+                      std::string *id_out = nullptr);
 
 // Builds a request message (clients).
 Envelope make_request(const Request &request);
+Envelope make_request(Request &&request);    // moves the images
 
 struct Timing {
   double queue_ms = 0, encode_ms = 0, prefill_ms = 0, decode_ms = 0, total_ms = 0;

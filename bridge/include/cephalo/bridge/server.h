@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace cephalo::bridge {
 
@@ -15,6 +16,10 @@ struct ServerOptions {
   std::string bind = "tcp://127.0.0.1:5555";    // tcp://127.0.0.1:0 picks a free port
   ServerLimits limits;
   bool log_requests = true;    // one line per request (spdlog, info level)
+  // CURVE: the server's secret key (Z85) and the public keys of the clients it admits; with a
+  // secret key every connection is encrypted and a client whose key is not listed is refused.
+  std::string curve_secret_key;
+  std::vector<std::string> curve_client_keys;
 };
 
 class Server {

@@ -1,0 +1,189 @@
+// cephalo-serve as a process: a tiny random model behind it answers describe requests; SIGTERM
+// drains and exits 0; killed in the middle of a request and started again on the same port, the
+// waiting client gets its answer from the new process within its deadline.
+#define BOOST_TEST_MODULE bridge_serve_process
+#include <boost/test/unit_test.hpp>
+
+#include "cephalo/bridge/client.h"
+#include "cephalo/models/checkpoint.h"
+#include "cephalo/models/image.h"
+#include "scratch_dir.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+using namespace cephalo::bridge;
+using cephalo::test::ScratchDir;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A running cephalo-serve; its first line of stdout is the endpoint it bound.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::vector<std::string> &args)
+  {
+    int out[2];
+    BOOST_REQUIRE(pipe(out) == 0);
+    pid_ = fork();
+    BOOST_REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      close(out[0]);
+      close(out[1]);
+      std::vector<char *> argv{const_cast<char *>(CEPHALO_SERVE)};
+      for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(CEPHALO_SERVE, argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    stdout_ = fdopen(out[0], "r");
+    char line[512] = {};
+    if (std::fgets(line, sizeof line, stdout_))
+      endpoint_ = std::string(line, std::strcspn(line, "\n"));
+  }
+  ~ServeProcess()
+  {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (stdout_) std::fclose(stdout_);
+  }
+  const std::string &endpoint() const { return endpoint_; }
+  // Sends `signal` and returns the exit status (-1: did not exit in time, then killed).
+  int stop(int signal, int wait_ms = 10000)
+  {
+    kill(pid_, signal);
+    const auto until = Clock::now() + std::chrono::milliseconds(wait_ms);
+    int status = 0;
+    while (Clock::now() < until) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE *stdout_ = nullptr;
+  std::string endpoint_;
+};
+
+// A random tiny Idefics2 with the tokenizer fixture: answers take a fraction of a second.
+fs::path write_model(const fs::path &dir)
+{
+  cephalo::models::Idefics2Config c;
+  c.vision = {32, 64, 2, 4, 3, 32, 4, "gelu_pytorch_tanh", 1e-6};
+  c.perceiver = {"silu", 4, 2, 4, 8, 2, 1e-5};
+  c.text.vocab_size = 403;
+  c.text.hidden_size = 64;
+  c.text.intermediate_size = 128;
+  c.text.num_hidden_layers = 2;
+  c.text.num_attention_heads = 4;
+  c.text.num_key_value_heads = 2;
+  c.text.head_dim = 16;
+  c.text.max_position_embeddings = 4096;
+  c.image_token_id = 401;
+  cephalo::models::write_random_checkpoint(dir, c, 4, "float32", 0.2);
+  for (const auto &entry : fs::directory_iterator(fs::path(CEPHALO_FIXTURES) / "tokenizer-bpe400"))
+    fs::copy_file(entry.path(), dir / entry.path().filename());
+  std::ofstream(dir / "preprocessor_config.json")
+      << R"({"size": {"shortest_edge": 16, "longest_edge": 32}})";
+  // no end-of-sequence: answers run to max_new_tokens, so their length is known
+  std::ofstream(dir / "generation_config.json") << R"({"eos_token_id": 399})";
+  return dir;
+}
+
+std::string png_bytes(const fs::path &dir)
+{
+  cephalo::models::Image image;
+  image.width = 24;
+  image.height = 20;
+  for (int i = 0; i < 24 * 20 * 3; ++i) image.rgb.push_back(static_cast<std::uint8_t>(i * 13));
+  cephalo::models::write_png(dir / "crack.png", image);
+  std::ifstream in(dir / "crack.png", std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Request describe(const std::string &png, int max_new_tokens, int deadline_ms)
+{
+  Request r;
+  r.type = RequestType::Describe;
+  r.prompt = "Describe the crack.";
+  r.images = {png};
+  r.params.max_new_tokens = max_new_tokens;
+  r.deadline_ms = deadline_ms;
+  return r;
+}
+
+}    // namespace
+
+BOOST_AUTO_TEST_CASE(a_model_answers_and_sigterm_drains_and_exits_0)
+{
+  ScratchDir dir;
+  const auto model = write_model(dir / "model");
+  ServeProcess serve({"--model", model.string(), "--bind", "tcp://127.0.0.1:0", "--quiet"});
+  BOOST_TEST_REQUIRE(serve.endpoint().rfind("tcp://127.0.0.1:", 0) == 0);
+  ClientOptions options;
+  options.endpoint = serve.endpoint();
+  Client client(options);
+  const auto reply = client.call(describe(png_bytes(dir.path()), 12, 60000));
+  BOOST_TEST_INFO(reply.error_code << " " << reply.error_message);
+  BOOST_TEST_REQUIRE(reply.ok());
+  BOOST_TEST(reply.body["tokens"] == 12);
+  BOOST_TEST(reply.body["finish_reason"] == "length");
+  BOOST_TEST(!reply.text().empty());
+  BOOST_TEST(reply.timing().prefill_ms > 0.0);
+
+  // a request in flight when SIGTERM arrives is still answered; then the server exits 0
+  AsyncClient async(options);
+  auto pending = *async.submit(describe(png_bytes(dir.path()), 300, 60000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  BOOST_TEST(serve.stop(SIGTERM) == 0);
+  BOOST_TEST(pending.get().ok());
+}
+
+BOOST_AUTO_TEST_CASE(killed_mid_request_and_restarted_the_client_still_gets_its_answer)
+{
+  ScratchDir dir;
+  const auto model = write_model(dir / "model");
+  auto first = std::make_unique<ServeProcess>(std::vector<std::string>{
+      "--model", model.string(), "--bind", "tcp://127.0.0.1:0", "--quiet"});
+  const std::string endpoint = first->endpoint();
+  BOOST_TEST_REQUIRE(!endpoint.empty());
+  ClientOptions options;
+  options.endpoint = endpoint;
+  options.retry_interval_ms = 500;
+  const auto png = png_bytes(dir.path());
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    first->stop(SIGKILL);
+    first = std::make_unique<ServeProcess>(
+        std::vector<std::string>{"--model", model.string(), "--bind", endpoint, "--quiet"});
+  });
+  const auto start = Clock::now();
+  const auto reply = Client(options).call(describe(png, 200, 30000));
+  killer.join();
+  BOOST_TEST_INFO(reply.error_code << " " << reply.error_message);
+  BOOST_TEST(reply.ok());
+  BOOST_TEST(std::chrono::duration<double>(Clock::now() - start).count() < 30.0);
+
+  // with the server gone for good: an error within the deadline
+  first->stop(SIGKILL);
+  const auto gone_start = Clock::now();
+  const auto gone = Client(options).call(describe(png, 4, 1500));
+  BOOST_TEST(gone.error_code == "unreachable");
+  BOOST_TEST(std::chrono::duration<double>(Clock::now() - gone_start).count() < 2.5);
+}
