@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -43,7 +44,8 @@ std::optional<Reply> matching_reply(const std::vector<std::string> &frames, cons
   try {
     Reply reply = parse_reply(decode(std::vector<std::string>(frames)));
     if (reply.id == id) return reply;
-  } catch (const ProtocolError &) {
+  } catch (const std::exception &) {
+    // malformed (ProtocolError) or with fields of the wrong type (json): not our reply
   }
   return std::nullopt;
 }
@@ -79,7 +81,7 @@ Reply Client::call(Request request)
   const int deadline_ms = request.deadline_ms;
   const auto frames = encode(make_request(std::move(request)));
   const auto deadline = Clock::now() + std::chrono::milliseconds(deadline_ms);
-  auto interval = std::chrono::milliseconds(impl_->options.retry_interval_ms);
+  auto interval = std::chrono::milliseconds(std::max(impl_->options.retry_interval_ms, 1));
   int attempts = 0;
   while (Clock::now() < deadline) {
     ++attempts;
@@ -93,7 +95,12 @@ Reply Client::call(Request request)
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(attempt_end - Clock::now());
       zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(1)));
+      try {
+        zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(1)));
+      } catch (const zmq::error_t &e) {
+        if (e.num() != EINTR) throw;
+        continue;
+      }
       if (!(item.revents & ZMQ_POLLIN)) continue;
       const auto message = receive_frames(impl_->socket);
       if (!message) continue;
@@ -128,14 +135,20 @@ struct AsyncClient::Impl {
   std::atomic<bool> stopping{false};
   std::thread thread;
 
+  zmq::socket_t socket;    // made in the constructor, so that a bad endpoint fails there
+
   void loop()
   {
-    zmq::socket_t socket = connect_dealer(context, options);
     std::map<std::string, Waiting> waiting;
     while (!stopping) {
       zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, wake, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(20));
+      try {
+        zmq::poll(items, 2, std::chrono::milliseconds(20));
+      } catch (const zmq::error_t &e) {
+        if (e.num() != EINTR) throw;
+        continue;
+      }
       if (items[1].revents & ZMQ_POLLIN) {
         std::uint64_t count = 0;
         [[maybe_unused]] const auto n = ::read(wake, &count, sizeof count);
@@ -145,9 +158,21 @@ struct AsyncClient::Impl {
         while (!submitted.empty()) {
           auto [request, promise] = std::move(submitted.front());
           submitted.pop_front();
+          if (waiting.count(request.id)) {
+            promise.set_value(error_reply(request.id, "bad_request",
+                                          "id '" + request.id + "' is already waiting"));
+            --in_flight;
+            continue;
+          }
           Waiting w;
           w.promise = std::move(promise);
-          w.frames = encode(make_request(request));
+          try {
+            w.frames = encode(make_request(request));
+          } catch (const std::exception &e) {
+            w.promise.set_value(error_reply(request.id, "bad_request", e.what()));
+            --in_flight;
+            continue;
+          }
           w.deadline = Clock::now() + std::chrono::milliseconds(request.deadline_ms);
           w.interval = std::chrono::milliseconds(options.retry_interval_ms);
           w.resend = Clock::now() + w.interval;
@@ -172,7 +197,8 @@ struct AsyncClient::Impl {
             it->second.promise.set_value(std::move(reply));
             waiting.erase(it);
             --in_flight;
-          } catch (const ProtocolError &) {
+          } catch (const std::exception &) {
+            // a malformed reply (ProtocolError) or fields of the wrong type (json): dropped
           }
         }
       const auto now = Clock::now();
@@ -211,7 +237,21 @@ AsyncClient::AsyncClient(ClientOptions options, std::size_t max_in_flight) :
   impl_->options = std::move(options);
   impl_->max_in_flight = std::max<std::size_t>(1, max_in_flight);
   if (impl_->wake < 0) throw std::runtime_error("AsyncClient: eventfd failed");
-  impl_->thread = std::thread([this] { impl_->loop(); });
+  impl_->options.retry_interval_ms = std::max(impl_->options.retry_interval_ms, 1);
+  impl_->socket = connect_dealer(impl_->context, impl_->options);
+  impl_->thread = std::thread([this] {
+    try {
+      impl_->loop();
+    } catch (const std::exception &e) {
+      // the socket failed (it should not): every caller still gets an answer
+      std::lock_guard lock(impl_->mutex);
+      impl_->stopping = true;
+      for (auto &[request, promise] : impl_->submitted)
+        promise.set_value(
+            error_reply(request.id, "backend_error", std::string("client thread: ") + e.what()));
+      impl_->submitted.clear();
+    }
+  });
 }
 
 AsyncClient::~AsyncClient()

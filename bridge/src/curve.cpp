@@ -3,7 +3,12 @@
 
 #include <zmq.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <stdexcept>
@@ -47,11 +52,16 @@ CurveKeyPair write_curve_keypair(const std::filesystem::path &name)
     throw std::runtime_error(secret_file.string() + " exists; remove it first to make a new key");
   const auto keys = generate_curve_keypair();
   {
-    std::ofstream out(secret_file);
-    out << "# CURVE secret key: keep it private\n" << keys.secret_key << "\n";
-    if (!out.flush()) throw std::runtime_error("cannot write " + secret_file.string());
+    // created readable by its owner only, and never over an existing file
+    const int fd = ::open(secret_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+      throw std::runtime_error("cannot create " + secret_file.string() + ": " +
+                               std::strerror(errno));
+    const std::string text = "# CURVE secret key: keep it private\n" + keys.secret_key + "\n";
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    if (!written) throw std::runtime_error("cannot write " + secret_file.string());
   }
-  ::chmod(secret_file.c_str(), 0600);
   std::ofstream out(public_file);
   out << keys.public_key << "\n";
   if (!out.flush()) throw std::runtime_error("cannot write " + public_file.string());

@@ -23,8 +23,8 @@ std::vector<std::string> encode(Envelope &&envelope)
   std::vector<std::string> frames;
   frames.reserve(3 + envelope.attachments.size());
   frames.push_back(std::string(kProtocolName) + "/" + std::to_string(envelope.version));
-  frames.push_back(envelope.header.dump());
-  frames.push_back(envelope.body.dump());
+  frames.push_back(envelope.header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  frames.push_back(envelope.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   for (auto &a : envelope.attachments) frames.push_back(std::move(a));
   return frames;
 }
@@ -34,8 +34,8 @@ std::vector<std::string> encode(const Envelope &envelope)
   std::vector<std::string> frames;
   frames.reserve(3 + envelope.attachments.size());
   frames.push_back(std::string(kProtocolName) + "/" + std::to_string(envelope.version));
-  frames.push_back(envelope.header.dump());
-  frames.push_back(envelope.body.dump());
+  frames.push_back(envelope.header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  frames.push_back(envelope.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   frames.insert(frames.end(), envelope.attachments.begin(), envelope.attachments.end());
   return frames;
 }

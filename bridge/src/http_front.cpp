@@ -73,7 +73,9 @@ Response json_response(int status, const json &body)
   Response response{static_cast<http::status>(status), 11};
   response.set(http::field::server, "cephalo-serve");
   response.set(http::field::content_type, "application/json");
-  response.body() = body.dump();
+  response.body() = body.dump(
+      -1, ' ', false,
+      nlohmann::json::error_handler_t::replace);    // bytes from the wire may not be UTF-8
   response.prepare_payload();
   return response;
 }

@@ -57,25 +57,44 @@ class ModelBackend : public Backend {
     }
     if (requests.empty()) return;
     try {
-      const auto results = model_.generate(
-          requests, [&](std::size_t i, int, std::string_view) { return !stop(owner[i]); });
-      for (std::size_t i = 0; i < results.size(); ++i) {
-        Job &job = jobs[owner[i]];
-        job.text = results[i].text;
-        job.tokens = static_cast<int>(results[i].tokens.size());
-        job.finish_reason = results[i].finish_reason == "length" ? "length" : "stop";
-        job.timing.prefill_ms = results[i].prefill_seconds * 1e3;
-        job.timing.decode_ms = results[i].decode_seconds * 1e3;
-      }
+      generate(requests, owner, jobs, stop);
     } catch (const std::invalid_argument &e) {
-      for (auto j : owner) {
-        jobs[j].error_code = "bad_request";
-        jobs[j].error_message = e.what();
+      if (requests.size() == 1) {
+        jobs[owner[0]].error_code = "bad_request";
+        jobs[owner[0]].error_message = e.what();
+        return;
+      }
+      // one request the model refuses (too long for its context, say) must not fail the
+      // others: run them one by one, so that only that one is answered with the error
+      for (std::size_t i = 0; i < requests.size(); ++i) {
+        try {
+          generate({requests[i]}, {owner[i]}, jobs, stop);
+        } catch (const std::invalid_argument &one) {
+          jobs[owner[i]].error_code = "bad_request";
+          jobs[owner[i]].error_message = one.what();
+        }
       }
     }
   }
 
  private:
+  void generate(const std::vector<models::GenerationRequest> &requests,
+                const std::vector<std::size_t> &owner, std::vector<Job> &jobs,
+                const std::function<bool(std::size_t)> &stop)
+  {
+    const auto results = model_.generate(
+        requests, [&](std::size_t i, int, std::string_view) { return !stop(owner[i]); });
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      Job &job = jobs[owner[i]];
+      job.text = results[i].text;
+      job.tokens = static_cast<int>(results[i].tokens.size());
+      job.finish_reason = results[i].finish_reason == "length" ? "length" : "stop";
+      job.stopped = results[i].finish_reason == "cancelled";    // stop() ended it
+      job.timing.prefill_ms = results[i].prefill_seconds * 1e3;
+      job.timing.decode_ms = results[i].decode_seconds * 1e3;
+    }
+  }
+
   std::string name_;
   models::VisionLanguageModel model_;
 };

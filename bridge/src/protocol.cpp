@@ -37,10 +37,9 @@ class Fields {
   {
     if (const json *v = find(key)) {
       if (!v->is_number_integer()) bad(name(key), "must be an integer");
-      const auto n =
-          v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(max)
-              ? max + 1
-              : v->get<long long>();
+      if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(max))
+        bad(name(key), "must be from " + std::to_string(min) + " to " + std::to_string(max));
+      const auto n = v->get<long long>();
       if (n < min || n > max)
         bad(name(key), "must be from " + std::to_string(min) + " to " + std::to_string(max));
       value = n;
@@ -147,7 +146,8 @@ Request parse_request(Envelope &&envelope, const ServerLimits &limits, std::stri
                             " characters; the limit is " + std::to_string(limits.max_prompt_chars));
 
   auto &p = r.params;
-  long long value = p.max_new_tokens;
+  // the default obeys the server's cap too
+  long long value = std::min(p.max_new_tokens, limits.max_new_tokens);
   body.integer("max_new_tokens", value, 0, limits.max_new_tokens);
   p.max_new_tokens = static_cast<int>(value);
   body.number("temperature", p.temperature, 0.0, 100.0);
@@ -179,6 +179,10 @@ Request parse_request(Envelope &&envelope, const ServerLimits &limits, std::stri
   }
   if (const json *images = body.find("images")) {
     if (!images->is_array()) bad("body.images", "must be an array of attachment indices");
+    if (images->size() > limits.message.max_attachments)
+      throw ProtocolError("too_large", "body.images names " + std::to_string(images->size()) +
+                                           " images; the limit is " +
+                                           std::to_string(limits.message.max_attachments));
     for (const auto &index : *images) {
       if (!index.is_number_unsigned() || index.get<std::uint64_t>() >= envelope.attachments.size())
         bad("body.images", "index " + index.dump() + " does not name one of the " +

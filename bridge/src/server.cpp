@@ -69,6 +69,14 @@ struct Server::Impl {
   // I/O thread only: where each request in flight is answered (a retry from a reconnected
   // client moves it to the new connection)
   std::map<std::string, std::vector<std::string>> routes;
+  // what each request in flight was, so that a retry is told from another client's request that
+  // happens to use the same id
+  std::map<std::string, std::size_t> fingerprints;
+  void forget(const std::string &id)
+  {
+    routes.erase(id);
+    fingerprints.erase(id);
+  }
 
   void send(const std::vector<std::string> &route, const Reply &reply)
   {
@@ -152,16 +160,23 @@ void Server::Impl::authenticate()
 {
   // ZAP (RFC 27): version, request id, domain, address, identity, mechanism, credentials
   while (!zap_stop) {
-    zmq::pollitem_t item{zap.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
-    if (!(item.revents & ZMQ_POLLIN)) continue;
-    const auto request = receive_frames(zap);
-    if (!request || request->size() < 6) continue;
-    const auto &r = *request;
-    const bool ok = r[5] == "CURVE" && r.size() >= 7 && admitted.count(r[6]) > 0;
-    if (!ok) spdlog::warn("refused a connection from {}: its CURVE key is not admitted", r[3]);
-    send_frames(zap,
-                {"1.0", r[1], ok ? "200" : "400", ok ? "OK" : "client key not admitted", "", ""});
+    try {
+      zmq::pollitem_t item{zap.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      if (!(item.revents & ZMQ_POLLIN)) continue;
+      const auto request = receive_frames(zap);
+      if (!request) continue;
+      // a REP socket must answer every request, a malformed one too
+      const auto &r = *request;
+      const bool ok = r.size() >= 7 && r[5] == "CURVE" && admitted.count(r[6]) > 0;
+      if (!ok)
+        spdlog::warn("refused a connection from {}: its CURVE key is not admitted",
+                     r.size() > 3 ? r[3] : "?");
+      send_frames(zap, {"1.0", r.size() > 1 ? r[1] : "", ok ? "200" : "400",
+                        ok ? "OK" : "client key not admitted", "", ""});
+    } catch (const zmq::error_t &e) {
+      if (e.num() != EINTR) spdlog::error("CURVE authentication: {}", e.what());
+    }
   }
 }
 
@@ -214,7 +229,7 @@ void Server::Impl::handle(std::vector<std::string> frames)
     return;
   }
 
-  if (stopping) {
+  if (stopping && request.type != RequestType::Health && request.type != RequestType::Info) {
     answer_now(route,
                error_reply(id, "shutting_down", "the server is stopping and takes no new work"),
                type_name(request.type));
@@ -233,7 +248,9 @@ void Server::Impl::handle(std::vector<std::string> frames)
     return;
   case RequestType::Health: {
     const std::lock_guard lock(mutex);
-    reply.body = {{"state", "serving"}, {"queued", queue.size()}, {"running", running.size()}};
+    reply.body = {{"state", stopping ? "draining" : "serving"},
+                  {"queued", queue.size()},
+                  {"running", running.size()}};
     answer_now(route, reply, "health");
     return;
   }
@@ -259,7 +276,7 @@ void Server::Impl::handle(std::vector<std::string> frames)
         answer_now(route_of->second,
                    error_reply(request.target, "cancelled", "cancelled by request " + id),
                    "cancelled");
-        routes.erase(route_of);
+        forget(request.target);
       }
     reply.body = {{"cancelled", found}};
     answer_now(route, reply, "cancel");
@@ -270,7 +287,16 @@ void Server::Impl::handle(std::vector<std::string> frames)
     break;
   }
 
+  std::string identity(type_name(request.type));
+  identity += '\0' + request.system + '\0' + request.prompt;
+  for (const auto &image : request.images) identity += '\0' + std::to_string(image.size());
+  const std::size_t fingerprint = std::hash<std::string>{}(identity);
   if (const auto retry = routes.find(id); retry != routes.end()) {
+    if (fingerprints[id] != fingerprint) {
+      answer_now(route, error_reply(id, "bad_request", "id '" + id + "' is in use by a request in flight"),
+                 type_name(request.type));
+      return;
+    }
     retry->second = route;    // the same request again, from a reconnected client
     return;
   }
@@ -290,6 +316,7 @@ void Server::Impl::handle(std::vector<std::string> frames)
     queue.push_back(std::move(pending));
   }
   routes[id] = route;
+  fingerprints[id] = fingerprint;
   ready.notify_one();
 }
 
@@ -304,7 +331,7 @@ void Server::Impl::flush_outbox()
     const auto route = routes.find(out.reply.id);
     if (route == routes.end()) continue;    // answered already (cancelled while queued)
     send(route->second, out.reply);
-    routes.erase(route);
+    forget(out.reply.id);
     log(out.reply.id, out.type, out.reply, out.queue_ms, out.run_ms);
   }
 }
@@ -322,6 +349,7 @@ void Server::Impl::work()
       const auto until = Clock::now() + std::chrono::milliseconds(limits.batch_wait_ms);
       while (queue.size() < limits.max_batch && !stopping &&
              ready.wait_until(lock, until) != std::cv_status::timeout) {}
+      if (stopping) break;    // stopped while the batch was filling: it does not start
       while (!queue.empty() && batch.size() < limits.max_batch) {
         batch.push_back(std::move(queue.front()));
         queue.pop_front();
@@ -363,9 +391,9 @@ void Server::Impl::work()
       Job &job = jobs[i];
       Reply reply;
       reply.id = p.request.id;
-      if (p.cancelled->load())
+      if (job.stopped && p.cancelled->load())
         reply = error_reply(p.request.id, "cancelled", "cancelled while running");
-      else if (end > p.deadline)
+      else if (job.stopped)
         reply = error_reply(p.request.id, "deadline", "the deadline passed while running");
       else if (!job.error_code.empty())
         reply = error_reply(p.request.id, job.error_code, job.error_message);
@@ -411,17 +439,39 @@ void Server::run()
     zmq::message_t message;
     while (impl.wake_in.recv(message, zmq::recv_flags::dontwait)) {}
   };
-  while (!impl.stopping) {
+  bool drained = false;
+  for (;;) {
+    // Draining: once stop() is called, what is queued is answered shutting_down (once), new work
+    // is refused, health says draining, and the loop runs until the running batch is answered.
+    if (impl.stopping && !drained) {
+      drained = true;
+      std::deque<Pending> left;
+      {
+        const std::lock_guard lock(impl.mutex);
+        left.swap(impl.queue);
+      }
+      impl.ready.notify_all();
+      for (const auto &p : left)
+        if (const auto route = impl.routes.find(p.request.id); route != impl.routes.end()) {
+          impl.answer_now(route->second,
+                          error_reply(p.request.id, "shutting_down",
+                                      "the server stopped before running the request"),
+                          type_name(p.request.type));
+          impl.forget(p.request.id);
+        }
+    }
+    if (drained) {
+      const std::lock_guard lock(impl.mutex);
+      if (impl.worker_finished && impl.outbox.empty()) break;
+    }
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(100));
+      zmq::poll(items, 2, std::chrono::milliseconds(drained ? 10 : 100));
     } catch (const zmq::error_t &e) {
       if (e.num() != EINTR) throw;
       continue;    // a signal interrupted the wait; stop() says whether to go on
     }
-    if (items[1].revents & ZMQ_POLLIN) {
-      drain_wakes();
-      impl.flush_outbox();
-    }
+    if (items[1].revents & ZMQ_POLLIN) drain_wakes();
+    impl.flush_outbox();
     if (items[0].revents & ZMQ_POLLIN) {
       // a burst at a time, so that replies are not starved by a flood of requests
       for (int n = 0; n < 64; ++n) {
@@ -433,26 +483,15 @@ void Server::run()
           if (!impl.router.recv(probe, zmq::recv_flags::none)) break;
           frames.emplace_back(static_cast<const char *>(probe.data()), probe.size());
         }
-        impl.handle(std::move(frames));
+        try {
+          impl.handle(std::move(frames));
+        } catch (const std::exception &e) {
+          // a message that got past the checks and still failed (memory, say): logged, not fatal
+          spdlog::error("a request could not be handled: {}", e.what());
+        }
       }
     }
   }
-
-  // Draining: what is queued is answered shutting_down; the running batch finishes.
-  std::deque<Pending> left;
-  {
-    const std::lock_guard lock(impl.mutex);
-    left.swap(impl.queue);
-  }
-  impl.ready.notify_all();
-  for (const auto &p : left)
-    if (const auto route = impl.routes.find(p.request.id); route != impl.routes.end()) {
-      impl.answer_now(route->second,
-                      error_reply(p.request.id, "shutting_down",
-                                  "the server stopped before running the request"),
-                      type_name(p.request.type));
-      impl.routes.erase(route);
-    }
   worker.join();
   drain_wakes();
   impl.flush_outbox();

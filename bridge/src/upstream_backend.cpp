@@ -175,19 +175,26 @@ class UpstreamBackend : public Backend {
     x.method = "POST";
     x.url = url_;
     try {
-      x.body = request_body(r).dump();
+      x.body = request_body(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } catch (const std::invalid_argument &e) {
       return fail(job, "bad_image", e.what());
     }
     x.headers.emplace_back("Content-Type", "application/json");
     if (!api_key_.empty()) x.headers.emplace_back("Authorization", "Bearer " + api_key_);
     x.timeout_ms = r.deadline_ms;
-    x.stop = stop;
+    bool stopped = false;
+    x.stop = [&] { return stopped = stopped || stop(); };
     const auto start = Clock::now();
     HttpResponse response;
     try {
       response = http_exchange(x);
     } catch (const std::exception &e) {
+      // ended by the server (deadline or cancel) or by the request's own deadline: not a failure
+      // of the upstream
+      if (stopped || Clock::now() - start >= std::chrono::milliseconds(r.deadline_ms)) {
+        job.stopped = true;
+        return;
+      }
       return fail(job, "backend_error", e.what());
     }
     const double wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -198,7 +205,7 @@ class UpstreamBackend : public Backend {
         const auto &error = body["error"];
         said = error.is_object() && error.contains("message") && error["message"].is_string()
                    ? error["message"].get<std::string>()
-                   : error.dump();
+                   : error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       }
       return fail(job, "backend_error",
                   "upstream " + url_ + " answered HTTP " + std::to_string(response.status) + ": " +

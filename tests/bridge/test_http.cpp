@@ -41,7 +41,10 @@ class SlowBackend : public Backend {
     while (Clock::now() < until) {
       bool all_stopped = true;
       for (std::size_t i = 0; i < jobs.size(); ++i) all_stopped = all_stopped && stop(i);
-      if (all_stopped) break;
+      if (all_stopped) {
+        for (auto &job : jobs) job.stopped = true;
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     for (auto &job : jobs) job.text = "slow answer";

@@ -187,3 +187,25 @@ BOOST_AUTO_TEST_CASE(killed_mid_request_and_restarted_the_client_still_gets_its_
   BOOST_TEST(gone.error_code == "unreachable");
   BOOST_TEST(std::chrono::duration<double>(Clock::now() - gone_start).count() < 2.5);
 }
+
+BOOST_AUTO_TEST_CASE(a_request_the_model_refuses_fails_alone_in_its_batch)
+{
+  ScratchDir dir;
+  const auto model = write_model(dir / "model");
+  ServeProcess serve({"--model", model.string(), "--bind", "tcp://127.0.0.1:0", "--quiet",
+                      "--batch-wait-ms", "300"});
+  ClientOptions options;
+  options.endpoint = serve.endpoint();
+  AsyncClient async(options);
+  const auto png = png_bytes(dir.path());
+  auto good = describe(png, 6, 60000);
+  auto too_long = describe(png, 6, 60000);
+  too_long.prompt.clear();
+  for (int i = 0; i < 3000; ++i) too_long.prompt += "crack tip ";    // past max_position_embeddings
+  auto good_reply = *async.submit(good);
+  auto long_reply = *async.submit(too_long);
+  const auto refused = long_reply.get();
+  BOOST_TEST(refused.error_code == "bad_request");
+  BOOST_TEST(refused.error_message.find("max_position_embeddings") != std::string::npos);
+  BOOST_TEST(good_reply.get().ok());
+}

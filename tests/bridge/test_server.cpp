@@ -37,7 +37,10 @@ class SlowBackend : public Backend {
     while (Clock::now() < until) {
       bool all_stopped = true;
       for (std::size_t i = 0; i < jobs.size(); ++i) all_stopped = all_stopped && stop(i);
-      if (all_stopped) break;
+      if (all_stopped) {
+        for (auto &job : jobs) job.stopped = true;
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     for (auto &job : jobs) job.text = "slow answer to " + job.request->prompt;
@@ -356,4 +359,59 @@ BOOST_AUTO_TEST_CASE(curve_admits_listed_keys_and_refuses_others)
   // and a client without CURVE at all
   BOOST_TEST(Client(s.client()).call(describe("plain", 800)).error_code == "unreachable");
   BOOST_TEST(curve_public_of(client_keys.secret_key) == client_keys.public_key);
+}
+
+BOOST_AUTO_TEST_CASE(an_id_in_flight_is_not_taken_over_by_another_request)
+{
+  auto options = quiet_options();
+  options.limits.max_batch = 1;
+  RunningServer s(std::make_unique<SlowBackend>(std::chrono::milliseconds(400)), options);
+  AsyncClient first(s.client());
+  auto mine = describe("mine");
+  mine.id = "7";
+  auto reply = *first.submit(mine);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto theirs = describe("theirs");
+  theirs.id = "7";
+  const auto other = raw_round_trip(s.server.endpoint(), encode(make_request(theirs)));
+  BOOST_TEST_REQUIRE(other.has_value());
+  BOOST_TEST(other->error_code == "bad_request");
+  BOOST_TEST(reply.get().text() == "slow answer to mine");
+}
+
+BOOST_AUTO_TEST_CASE(limits_hold_for_defaults_and_for_image_lists)
+{
+  auto options = quiet_options();
+  options.limits.max_new_tokens = 64;
+  RunningServer s(make_echo_backend(), options);
+  auto request = describe("hi");
+  request.id = "default";
+  Envelope e = make_request(request);
+  e.body.erase("max_new_tokens");
+  // the default of 256 obeys the server's cap: parsed as 64
+  BOOST_TEST(parse_request(e, options.limits).params.max_new_tokens == 64);
+  e.body["images"] = nlohmann::json::array();
+  for (int i = 0; i < 100; ++i) e.body["images"].push_back(0);
+  e.header["id"] = "many";
+  const auto many = raw_round_trip(s.server.endpoint(), encode(e));
+  BOOST_TEST(many->error_code == "too_large");
+}
+
+BOOST_AUTO_TEST_CASE(a_stopping_server_reports_draining_and_refuses_new_work)
+{
+  auto options = quiet_options();
+  options.limits.max_batch = 1;
+  auto s = std::make_unique<RunningServer>(
+      std::make_unique<SlowBackend>(std::chrono::milliseconds(600)), options);
+  AsyncClient async(s->client());
+  auto running = *async.submit(describe("running"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  s->server.stop();
+  Request health;
+  health.type = RequestType::Health;
+  health.deadline_ms = 2000;
+  BOOST_TEST(Client(s->client()).call(health).body["state"] == "draining");
+  BOOST_TEST(Client(s->client()).call(describe("late", 2000)).error_code == "shutting_down");
+  BOOST_TEST(running.get().ok());    // the running request finishes
+  s.reset();
 }

@@ -19,6 +19,9 @@ struct Job {
   std::string text, finish_reason = "stop", error_code, error_message;
   int tokens = 0;
   Timing timing;
+  // the backend ended the job early because stop() said so (deadline or cancel); a job that
+  // completed is answered with its text even if its deadline passed meanwhile
+  bool stopped = false;
 };
 
 class Backend {

@@ -22,6 +22,7 @@ struct ServerOptions {
   std::vector<std::string> curve_client_keys;
 };
 
+// Destroy a Server only after run() has returned.
 class Server {
  public:
   Server(ServerOptions options, std::unique_ptr<Backend> backend);
