@@ -616,7 +616,20 @@ std::vector<std::uint8_t> render_snapshot(const Box &box, const Atoms &local,
                                           const RenderSettings &settings, MPI_Comm comm, int root)
 {
   const RenderSettings resolved = resolve_settings(settings, box, local, comm);
-  Framebuffer fb = render_local(box, local, resolved);
+  // A rank whose atoms cannot be drawn (a non-finite position, say) must not leave the others
+  // waiting in the composite: all ranks agree on failure, and every rank throws.
+  Framebuffer fb;
+  std::string error;
+  try {
+    fb = render_local(box, local, resolved);
+  } catch (const std::exception &e) {
+    error = e.what();
+  }
+  int failed = error.empty() ? 0 : 1, any_failed = 0;
+  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, comm);
+  if (any_failed)
+    throw std::invalid_argument(
+        error.empty() ? "render_snapshot: another rank could not draw its atoms" : error);
   composite_to_root(fb, comm, root);
   int me = 0;
   MPI_Comm_rank(comm, &me);

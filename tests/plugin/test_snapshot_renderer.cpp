@@ -428,3 +428,25 @@ BOOST_AUTO_TEST_CASE(a_large_image_with_many_atoms_renders)
   BOOST_TEST((png_size(png) == std::make_pair(1000, 800)));
   BOOST_TEST(png.size() > 10000u);
 }
+
+// An atom that cannot be drawn on one rank makes every rank throw instead of leaving the others
+// waiting in the composite.
+BOOST_AUTO_TEST_CASE(a_bad_atom_on_one_rank_fails_every_rank_without_a_hang)
+{
+  int me = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  Box box;
+  box.hi = {10, 10, 10};
+  Atoms local;
+  local.x = {{5.0, 5.0, 5.0}};
+  local.id = {me + 1};
+  local.value = {0.5};
+  if (me == size - 1) local.x[0][1] = std::numeric_limits<double>::quiet_NaN();
+  BOOST_CHECK_THROW(render_snapshot(box, local, plain(64, 48), MPI_COMM_WORLD),
+                    std::invalid_argument);
+  // and the communicator is still usable afterwards
+  int one = 1, total = 0;
+  MPI_Allreduce(&one, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  BOOST_TEST(total == size);
+}
