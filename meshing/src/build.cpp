@@ -149,18 +149,7 @@ std::vector<double> remove_fragments(TriangleMesh &mesh, double fraction)
   for (const auto &t : mesh.triangles)
     if (!drop.count(root(t[0]))) kept.push_back(t);
   mesh.triangles = std::move(kept);
-  // compact the vertices
-  std::vector<std::uint32_t> index(mesh.vertices.size(), UINT32_MAX);
-  std::vector<std::array<double, 3>> vertices;
-  for (auto &t : mesh.triangles)
-    for (auto &v : t) {
-      if (index[v] == UINT32_MAX) {
-        index[v] = static_cast<std::uint32_t>(vertices.size());
-        vertices.push_back(mesh.vertices[v]);
-      }
-      v = index[v];
-    }
-  mesh.vertices = std::move(vertices);
+  detail::drop_unused_vertices(mesh);
   return removed;
 }
 

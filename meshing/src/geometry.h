@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cephalo/meshing/design_spec.h"
+#include "vec3.h"
 
 #include <cmath>
 #include <functional>
@@ -11,31 +12,6 @@
 #include <vector>
 
 namespace cephalo::meshing::detail {
-
-inline Vec3 operator+(const Vec3 &a, const Vec3 &b)
-{
-  return {a[0] + b[0], a[1] + b[1], a[2] + b[2]};
-}
-inline Vec3 operator-(const Vec3 &a, const Vec3 &b)
-{
-  return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
-}
-inline Vec3 operator*(double s, const Vec3 &a)
-{
-  return {s * a[0], s * a[1], s * a[2]};
-}
-inline double dot(const Vec3 &a, const Vec3 &b)
-{
-  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-inline Vec3 cross(const Vec3 &a, const Vec3 &b)
-{
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
-inline double norm(const Vec3 &a)
-{
-  return std::sqrt(dot(a, a));
-}
 
 struct Box {
   Vec3 lo{0, 0, 0}, hi{0, 0, 0};

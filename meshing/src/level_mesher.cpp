@@ -515,19 +515,7 @@ void collapse_tiny_edges(TriangleMesh &mesh, double min_length)
   for (std::uint32_t f = 0; f < mesh.triangles.size(); ++f)
     if (!removed[f]) kept.push_back(mesh.triangles[f]);
   mesh.triangles = std::move(kept);
-  // drop vertices no triangle uses any more
-  std::vector<std::uint32_t> index(mesh.vertices.size(), UINT32_MAX);
-  std::vector<std::array<double, 3>> vertices;
-  vertices.reserve(mesh.vertices.size());
-  for (auto &t : mesh.triangles)
-    for (auto &v : t) {
-      if (index[v] == UINT32_MAX) {
-        index[v] = static_cast<std::uint32_t>(vertices.size());
-        vertices.push_back(mesh.vertices[v]);
-      }
-      v = index[v];
-    }
-  mesh.vertices = std::move(vertices);
+  drop_unused_vertices(mesh);
 }
 
 }    // namespace

@@ -1,5 +1,6 @@
 // Merging the triangles of flat regions by vertex collapses (see planar_decimation.h).
 #include "planar_decimation.h"
+#include "vec3.h"
 
 #include <algorithm>
 #include <array>
@@ -10,20 +11,7 @@
 namespace cephalo::meshing::detail {
 namespace {
 
-using P = std::array<double, 3>;
-
-P sub(const P &a, const P &b)
-{
-  return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
-}
-double dot(const P &a, const P &b)
-{
-  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-P cross(const P &a, const P &b)
-{
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
+using P = V3;
 
 // Shape of a triangle: 4 sqrt(3) area / (sum of squared edges); 1 equilateral, 0 degenerate.
 double quality(const P &a, const P &b, const P &c, const P &normal)
@@ -155,19 +143,8 @@ std::size_t merge_flat_regions(TriangleMesh &mesh, double tolerance)
   triangles.reserve(nt);
   for (std::uint32_t f = 0; f < nt; ++f)
     if (!dead[f]) triangles.push_back(mesh.triangles[f]);
-  std::vector<std::uint32_t> index(nv, UINT32_MAX);
-  std::vector<std::array<double, 3>> vertices;
-  vertices.reserve(nv - collapses);
-  for (auto &t : triangles)
-    for (auto &w : t) {
-      if (index[w] == UINT32_MAX) {
-        index[w] = static_cast<std::uint32_t>(vertices.size());
-        vertices.push_back(mesh.vertices[w]);
-      }
-      w = index[w];
-    }
   mesh.triangles = std::move(triangles);
-  mesh.vertices = std::move(vertices);
+  drop_unused_vertices(mesh);
   return collapses;
 }
 

@@ -2,6 +2,8 @@
 // 2x2 supersampling, PNG through libpng (see preview.h).
 #include "cephalo/meshing/preview.h"
 
+#include "vec3.h"
+
 #include <png.h>
 
 #include <algorithm>
@@ -14,23 +16,14 @@
 namespace cephalo::meshing {
 namespace {
 
-using V3 = std::array<double, 3>;
+using detail::cross;
+using detail::dot;
+using detail::sub;
+using detail::V3;
 
-V3 sub(const V3 &a, const V3 &b)
-{
-  return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
-}
-double dot3(const V3 &a, const V3 &b)
-{
-  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-V3 cross3(const V3 &a, const V3 &b)
-{
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
 V3 unit(const V3 &a)
 {
-  const double n = std::sqrt(dot3(a, a));
+  const double n = std::sqrt(dot(a, a));
   return n > 0.0 ? V3{a[0] / n, a[1] / n, a[2] / n} : a;
 }
 
@@ -49,7 +42,7 @@ void render_preview(const BuiltPart &part, const std::filesystem::path &png,
   const V3 toward{std::cos(el) * std::cos(az), std::cos(el) * std::sin(az),
                   std::sin(el)};    // to the viewer
   const V3 right = unit({-std::sin(az), std::cos(az), 0.0});
-  const V3 up = cross3(toward, right);
+  const V3 up = cross(toward, right);
   const V3 light1 =
       unit({toward[0] + 0.4 * up[0] - 0.5 * right[0], toward[1] + 0.4 * up[1] - 0.5 * right[1],
             toward[2] + 0.4 * up[2] - 0.5 * right[2]});
@@ -66,8 +59,8 @@ void render_preview(const BuiltPart &part, const std::filesystem::path &png,
                     c & 2 ? part.bbox_max[1] : part.bbox_min[1],
                     c & 4 ? part.bbox_max[2] : part.bbox_min[2]};
     const V3 d = sub(corner, centre);
-    half_x = std::max(half_x, std::abs(dot3(d, right)));
-    half_y = std::max(half_y, std::abs(dot3(d, up)));
+    half_x = std::max(half_x, std::abs(dot(d, right)));
+    half_y = std::max(half_y, std::abs(dot(d, up)));
   }
   constexpr int ss = 2;    // supersampling
   const int w = options.width * ss, h = options.height * ss;
@@ -89,25 +82,24 @@ void render_preview(const BuiltPart &part, const std::filesystem::path &png,
     std::vector<std::array<double, 3>> screen(mesh.vertices.size());
     for (std::size_t i = 0; i < mesh.vertices.size(); ++i) {
       const V3 d = sub({mesh.vertices[i][0], mesh.vertices[i][1], mesh.vertices[i][2]}, centre);
-      screen[i] = {0.5 * w + scale * dot3(d, right), 0.5 * h - scale * dot3(d, up),
-                   dot3(d, toward)};
+      screen[i] = {0.5 * w + scale * dot(d, right), 0.5 * h - scale * dot(d, up), dot(d, toward)};
     }
     for (const auto &t : mesh.triangles) {
       const V3 p0{mesh.vertices[t[0]][0], mesh.vertices[t[0]][1], mesh.vertices[t[0]][2]};
       const V3 p1{mesh.vertices[t[1]][0], mesh.vertices[t[1]][1], mesh.vertices[t[1]][2]};
       const V3 p2{mesh.vertices[t[2]][0], mesh.vertices[t[2]][1], mesh.vertices[t[2]][2]};
-      V3 n = unit(cross3(sub(p1, p0), sub(p2, p0)));
+      V3 n = unit(cross(sub(p1, p0), sub(p2, p0)));
       double dim = 1.0;
       if (cut) {
         if (in_cut({(p0[0] + p1[0] + p2[0]) / 3.0, (p0[1] + p1[1] + p2[1]) / 3.0,
                     (p0[2] + p1[2] + p2[2]) / 3.0}))
           continue;
-        if (dot3(n, toward) <= 0.0) n = {-n[0], -n[1], -n[2]}, dim = 0.55;    // seen from inside
-      } else if (dot3(n, toward) <= 0.0) {
+        if (dot(n, toward) <= 0.0) n = {-n[0], -n[1], -n[2]}, dim = 0.55;    // seen from inside
+      } else if (dot(n, toward) <= 0.0) {
         continue;    // faces away (the surfaces are closed)
       }
-      const double shade = dim * (0.22 + 0.7 * std::max(0.0, dot3(n, light1)) +
-                                  0.18 * std::max(0.0, dot3(n, light2)));
+      const double shade =
+          dim * (0.22 + 0.7 * std::max(0.0, dot(n, light1)) + 0.18 * std::max(0.0, dot(n, light2)));
       const std::array<float, 3> c{static_cast<float>(std::min(1.0, base[0] * shade)),
                                    static_cast<float>(std::min(1.0, base[1] * shade)),
                                    static_cast<float>(std::min(1.0, base[2] * shade))};

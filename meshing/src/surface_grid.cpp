@@ -1,5 +1,6 @@
 // Uniform grid over triangles (see surface_grid.h).
 #include "surface_grid.h"
+#include "vec3.h"
 
 #include "parallel.h"
 
@@ -12,20 +13,7 @@
 namespace cephalo::meshing::detail {
 namespace {
 
-using P = std::array<double, 3>;
-
-P sub(const P &a, const P &b)
-{
-  return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
-}
-double dot(const P &a, const P &b)
-{
-  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-P cross(const P &a, const P &b)
-{
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
+using P = V3;
 
 float down(double x)
 {
