@@ -1,6 +1,8 @@
 // config.json of Idefics2 checkpoints: reading with errors that name the key, and writing.
 #include "cephalo/models/config.h"
 
+#include "config_file.h"
+
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -198,11 +200,7 @@ Idefics2Config Idefics2Config::parse(const std::string &json_text, const std::st
 
 Idefics2Config Idefics2Config::load(const std::filesystem::path &file)
 {
-  std::ifstream in(file);
-  if (!in) throw ConfigError(file.string() + ": cannot read (is this a model folder?)");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), file.string());
+  return parse(read_config_file(file), file.string());
 }
 
 void Idefics2Config::validate(const std::string &where) const

@@ -1,4 +1,5 @@
-// CUDA graph capture of the decode step (compiled to a stub without CUDA libtorch).
+// CUDA graph capture of the decode step. Without CUDA libtorch the class is compiled too, but
+// supported() is false and construction refuses with a clear error, so callers need no #if.
 #include "graph_decoder.h"
 
 #if defined(CEPHALO_TORCH_CUDA)

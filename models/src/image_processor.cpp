@@ -2,6 +2,8 @@
 // pad; and its preprocessor_config.json.
 #include "cephalo/models/image_processor.h"
 
+#include "config_file.h"
+
 #include "cephalo/models/config.h"
 
 #include <nlohmann/json.hpp>
@@ -328,11 +330,7 @@ ImageProcessorConfig ImageProcessorConfig::parse(const std::string &json_text,
 
 ImageProcessorConfig ImageProcessorConfig::load(const std::filesystem::path &file)
 {
-  std::ifstream in(file);
-  if (!in) throw ConfigError(file.string() + ": cannot read (is this a model folder?)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), file.string());
+  return parse(read_config_file(file), file.string());
 }
 
 ImageSize resized_size(int height, int width, const ImageProcessorConfig::Size &size)

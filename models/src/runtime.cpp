@@ -405,10 +405,14 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
       result.tokens.push_back(token);
       ++s.position;
       // ids past the tokenizer's vocabulary (padded embedding tables) have no text
+      const std::size_t before = s.text.size();
       if (s.stream && token < impl_->tokenizer->vocab_size()) s.text += s.stream->push(token);
+      // only a stop string that ends in the new text can be new: search from there
       std::size_t stop_at = std::string::npos;
       for (const auto &stop : s.sampling.stop)
-        if (!stop.empty()) stop_at = std::min(stop_at, s.text.find(stop));
+        if (!stop.empty())
+          stop_at = std::min(
+              stop_at, s.text.find(stop, before >= stop.size() ? before - stop.size() + 1 : 0));
       if (stop_at != std::string::npos) {
         s.text.resize(stop_at);
         finish(s, "stop");
@@ -443,26 +447,23 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
                                  [&](std::size_t i) { return states[i].padding > 0; });
     }
 
+    // the next token of every row, at its rotary position (finished rows kept by a graph are fed
+    // padding)
+    std::vector<std::int64_t> step_ids(rows.size()), step_positions(rows.size());
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const auto &s = states[rows[r]];
+      step_ids[r] = s.done ? pad : next[r];
+      step_positions[r] = s.position - 1;
+    }
     if (graph) {
-      std::vector<std::int64_t> step_ids(rows.size()), step_positions(rows.size());
-      for (std::size_t r = 0; r < rows.size(); ++r) {
-        const auto &s = states[rows[r]];
-        step_ids[r] = s.done ? pad : next[r];
-        step_positions[r] = s.position - 1;
-      }
       logits = graph->step(step_ids, step_positions);
       continue;
     }
     const auto n = static_cast<std::int64_t>(rows.size());
-    auto step_ids = torch::empty({n, 1}, torch::kInt64);
-    auto step_positions = torch::empty({n, 1}, torch::kInt64);
-    for (std::int64_t r = 0; r < n; ++r) {
-      step_ids[r][0] = next[static_cast<std::size_t>(r)];
-      step_positions[r][0] = states[rows[static_cast<std::size_t>(r)]].position - 1;
-    }
     const auto step_valid =
         torch::ones({n, 1}, torch::TensorOptions().dtype(torch::kBool).device(impl_->device));
-    hidden = model.decode(model.embed_text(step_ids), step_positions, step_valid, cache);
+    hidden = model.decode(model.embed_text(torch::tensor(step_ids).view({n, 1})),
+                          torch::tensor(step_positions).view({n, 1}), step_valid, cache);
     logits = model.logits(hidden.select(1, 0));
   }
   for (const auto &s : states)

@@ -4,8 +4,6 @@
 #include <sstream>
 
 namespace cephalo::models {
-namespace {
-
 std::string shape_text(c10::IntArrayRef shape)
 {
   std::ostringstream out;
@@ -14,8 +12,6 @@ std::string shape_text(c10::IntArrayRef shape)
   out << ']';
   return out.str();
 }
-
-}    // namespace
 
 c10::ScalarType scalar_type(DType dtype)
 {

@@ -9,6 +9,9 @@ namespace cephalo::models {
 
 c10::ScalarType scalar_type(DType dtype);
 
+// "[3, 4]": a shape as errors print it.
+std::string shape_text(c10::IntArrayRef shape);
+
 // A tensor over the mapped bytes, zero-copy and read-only by contract (the mapping is
 // private): the file's mapping lives as long as the tensor. Clone before writing to it.
 torch::Tensor tensor_view(const SafetensorsFile &file, const TensorInfo &tensor);

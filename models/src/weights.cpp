@@ -6,23 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
-#include <sstream>
 
 namespace cephalo::models {
 namespace fs = std::filesystem;
-namespace {
-
-std::string shape_text(const std::vector<std::int64_t> &shape)
-{
-  std::ostringstream out;
-  out << '[';
-  for (std::size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
-}
-
-}    // namespace
-
 WeightStore WeightStore::open(const fs::path &model_dir)
 {
   WeightStore store;
