@@ -8,6 +8,7 @@
 #include "cephalo/bridge/client.h"
 #include "cephalo/bridge/server.h"
 #include "cephalo/bridge/zmq_io.h"
+#include "running_server.h"
 
 #include <cctype>
 #include <chrono>
@@ -35,20 +36,6 @@ ServerOptions fuzz_options()
   o.limits.max_new_tokens = 64;
   return o;
 }
-
-struct RunningServer {
-  Server server;
-  std::thread thread;
-  explicit RunningServer(ServerOptions options) :
-      server(std::move(options), make_echo_backend()), thread([this] { server.run(); })
-  {
-  }
-  ~RunningServer()
-  {
-    server.stop();
-    thread.join();
-  }
-};
 
 // A PNG signature and IHDR chunk naming a width x height RGB image (no CRC check is made).
 std::string png(std::uint32_t width, std::uint32_t height)
@@ -409,7 +396,7 @@ Reply describe_once(const std::string &endpoint)
 BOOST_AUTO_TEST_CASE(every_malformed_message_is_answered_with_its_error_and_serving_goes_on)
 {
   const ServerOptions options = fuzz_options();
-  RunningServer s(options);
+  cephalo::test::RunningServer s(make_echo_backend(), options);
   zmq::context_t context;
   auto socket = connect_dealer(context, s.server.endpoint());
   MalformedMessages messages(options.limits);
@@ -479,7 +466,7 @@ BOOST_AUTO_TEST_CASE(a_frame_over_max_message_bytes_does_not_stop_the_server)
   // ZeroMQ's maxmsgsize (set to max_message_bytes) applies to each frame: it closes the
   // connection of a peer that sends a larger frame, before the server sees the message.
   const ServerOptions options = fuzz_options();
-  RunningServer s(options);
+  cephalo::test::RunningServer s(make_echo_backend(), options);
   zmq::context_t context;
   auto socket = connect_dealer(context, s.server.endpoint());
   socket.set(zmq::sockopt::rcvtimeo, 1000);

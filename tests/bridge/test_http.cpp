@@ -10,6 +10,7 @@
 #include "cephalo/bridge/server.h"
 #include "cephalo/bridge/upstream_backend.h"
 #include "process.h"
+#include "running_server.h"
 #include "scratch_dir.h"
 
 #include <chrono>
@@ -20,63 +21,15 @@
 using namespace cephalo::bridge;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using cephalo::test::kPng;
+using cephalo::test::quiet_options;
+using cephalo::test::RunningServer;
+using cephalo::test::SlowBackend;
 
 namespace {
 
-// The smallest PNG header that names a 2 x 3 image (the echo backend does not decode it), and
-// its base64.
-const std::string kPng =
-    std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x02\0\0\0\x03\x08\x02\0\0\0", 29);
+// the base64 of kPng
 const std::string kPngBase64 = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAADCAIAAAA=";
-
-// A backend that takes `delay` per batch (ending early when every job is stopped).
-class SlowBackend : public Backend {
- public:
-  explicit SlowBackend(std::chrono::milliseconds delay) : delay_(delay) {}
-  std::string model_name() const override { return "slow"; }
-  std::string kind() const override { return "test"; }
-  void run(std::vector<Job> &jobs, const std::function<bool(std::size_t)> &stop) override
-  {
-    const auto until = Clock::now() + delay_;
-    while (Clock::now() < until) {
-      bool all_stopped = true;
-      for (std::size_t i = 0; i < jobs.size(); ++i) all_stopped = all_stopped && stop(i);
-      if (all_stopped) {
-        for (auto &job : jobs) job.stopped = true;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    for (auto &job : jobs) job.text = "slow answer";
-  }
-
- private:
-  std::chrono::milliseconds delay_;
-};
-
-ServerOptions quiet_options()
-{
-  ServerOptions o;
-  o.bind = "tcp://127.0.0.1:0";
-  o.log_requests = false;
-  return o;
-}
-
-struct RunningServer {
-  Server server;
-  std::thread thread;
-  explicit RunningServer(std::unique_ptr<Backend> backend,
-                         ServerOptions options = quiet_options()) :
-      server(std::move(options), std::move(backend)),
-      thread([this] { server.run(); })
-  {
-  }
-  ~RunningServer()
-  {
-    server.stop();
-    thread.join();
-  }
-};
 
 // An HTTP front on a free loopback port, serving on its own thread.
 struct RunningFront {

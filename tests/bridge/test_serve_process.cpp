@@ -8,6 +8,7 @@
 #include "cephalo/models/checkpoint.h"
 #include "cephalo/models/image.h"
 #include "scratch_dir.h"
+#include "tiny_model.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -81,29 +82,17 @@ class ServeProcess {
   std::string endpoint_;
 };
 
-// A random tiny Idefics2 with the tokenizer fixture: answers take a fraction of a second.
+// A random tiny Idefics2 with the tokenizer fixture, a little wider than the unit tests' so that
+// an answer of a few hundred tokens takes long enough to be interrupted. The seed makes answer
+// lengths reproducible.
 fs::path write_model(const fs::path &dir)
 {
-  cephalo::models::Idefics2Config c;
-  c.vision = {32, 64, 2, 4, 3, 32, 4, "gelu_pytorch_tanh", 1e-6};
-  c.perceiver = {"silu", 4, 2, 4, 8, 2, 1e-5};
-  c.text.vocab_size = 403;
+  auto c = cephalo::test::tiny_config();
   c.text.hidden_size = 64;
   c.text.intermediate_size = 128;
-  c.text.num_hidden_layers = 2;
-  c.text.num_attention_heads = 4;
-  c.text.num_key_value_heads = 2;
   c.text.head_dim = 16;
   c.text.max_position_embeddings = 4096;
-  c.image_token_id = 401;
-  cephalo::models::write_random_checkpoint(dir, c, 4, "float32", 0.2);
-  for (const auto &entry : fs::directory_iterator(fs::path(CEPHALO_FIXTURES) / "tokenizer-bpe400"))
-    fs::copy_file(entry.path(), dir / entry.path().filename());
-  std::ofstream(dir / "preprocessor_config.json")
-      << R"({"size": {"shortest_edge": 16, "longest_edge": 32}})";
-  // no end-of-sequence: answers run to max_new_tokens, so their length is known
-  std::ofstream(dir / "generation_config.json") << R"({"eos_token_id": 399})";
-  return dir;
+  return cephalo::test::write_tiny_chat_model(dir, c, 4);
 }
 
 std::string png_bytes(const fs::path &dir)

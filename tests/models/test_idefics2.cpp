@@ -15,6 +15,7 @@
 #include "sampling.h"
 #include "scratch_dir.h"
 #include "tensor_io.h"
+#include "tiny_model.h"
 #include "weights.h"
 
 #include <fstream>
@@ -23,27 +24,10 @@
 namespace fs = std::filesystem;
 using namespace cephalo::models;
 using cephalo::test::ScratchDir;
+using cephalo::test::tiny_config;
+using cephalo::test::write_small_processor;
 
 namespace {
-
-Idefics2Config tiny_config()
-{
-  Idefics2Config c;
-  c.vision = {32, 64, 2, 4, 3, 32, 4, "gelu_pytorch_tanh", 1e-6};
-  c.perceiver = {"silu", 4, 2, 4, 8, 2, 1e-5};
-  c.text.vocab_size = 96;
-  c.text.hidden_size = 32;
-  c.text.intermediate_size = 64;
-  c.text.num_hidden_layers = 2;
-  c.text.num_attention_heads = 4;
-  c.text.num_key_value_heads = 2;
-  c.text.head_dim = 8;
-  c.text.rope_theta = 10000.0;
-  c.text.sliding_window.reset();
-  c.text.max_position_embeddings = 512;
-  c.image_token_id = 90;
-  return c;
-}
 
 const torch::TensorOptions kF32 = torch::TensorOptions().dtype(torch::kFloat32);
 
@@ -107,12 +91,6 @@ std::vector<torch::Tensor> cached_greedy(const Idefics2Model &model,
                      torch::tensor({t + s}).unsqueeze(0), torch::ones({1, 1}, torch::kBool), cache);
   }
   return out;
-}
-
-// Images of a few patches for the tiny vision tower (the default processor makes them 378 px).
-void write_small_processor(const fs::path &dir)
-{
-  std::ofstream(dir / "preprocessor_config.json") << R"({"size": {"shortest_edge": 16, "longest_edge": 32}})";
 }
 
 // The thread pools as the runtime sets them (tests that build models directly skip load()).
@@ -525,15 +503,7 @@ namespace {
 // A random checkpoint of the tiny configuration with the 400-piece tokenizer fixture beside it.
 fs::path write_model_with_tokenizer(const fs::path &dir, std::uint64_t seed)
 {
-  auto config = tiny_config();
-  config.text.vocab_size = 403;
-  config.image_token_id = 401;
-  write_random_checkpoint(dir, config, seed, "float32", 0.2);
-  write_small_processor(dir);
-  for (const auto &entry : fs::directory_iterator(fs::path(CEPHALO_FIXTURES) / "tokenizer-bpe400"))
-    fs::copy_file(entry.path(), dir / entry.path().filename(),
-                  fs::copy_options::overwrite_existing);
-  return dir;
+  return cephalo::test::write_tiny_chat_model(dir, tiny_config(), seed);
 }
 
 Image gradient_image(int w, int h)
@@ -639,14 +609,17 @@ BOOST_AUTO_TEST_CASE(cephalo_generate_streams_an_answer_and_reports_bad_input)
 
 BOOST_AUTO_TEST_CASE(absent_config_keys_take_the_defaults_of_transformers)
 {
-  const auto parse = [](const std::string &text) { return Idefics2Config::parse(text, "config.json"); };
-  const auto absent = parse(R"({"model_type": "idefics2", "text_config": {"vocab_size": 32003, "num_attention_heads": 32}})");
+  const auto parse = [](const std::string &text) {
+    return Idefics2Config::parse(text, "config.json");
+  };
+  const auto absent = parse(
+      R"({"model_type": "idefics2", "text_config": {"vocab_size": 32003, "num_attention_heads": 32}})");
   BOOST_TEST(absent.text.num_key_value_heads == 8);    // MistralConfig's default
   BOOST_TEST(*absent.text.sliding_window == 4096);
   BOOST_TEST(absent.vision.hidden_size == 768);
   BOOST_TEST(absent.perceiver.rms_norm_eps == 1e-6);    // the perceiver's own, widths agree
-  const auto nulls =
-      parse(R"({"model_type": "idefics2", "text_config": {"vocab_size": 32003, "num_key_value_heads": null, "sliding_window": null}})");
+  const auto nulls = parse(
+      R"({"model_type": "idefics2", "text_config": {"vocab_size": 32003, "num_key_value_heads": null, "sliding_window": null}})");
   BOOST_TEST(nulls.text.num_key_value_heads == 32);
   BOOST_TEST(!nulls.text.sliding_window.has_value());
   // a perceiver width that differs from the text model's was a default: the text model's wins,
@@ -679,14 +652,16 @@ BOOST_AUTO_TEST_CASE(requests_are_checked_before_any_work)
   BOOST_TEST(error_of(request) == "request 0: top_p must be in (0, 1]");
   request.sampling.top_p = 1;
   request.sampling.max_new_tokens = 10000;
-  BOOST_TEST(error_of(request).find("exceed the model's max_position_embeddings (512)") != std::string::npos);
+  BOOST_TEST(error_of(request).find("exceed the model's max_position_embeddings (512)") !=
+             std::string::npos);
   request.sampling.max_new_tokens = 4;
   request.sampling.stop = {"crack"};
   BOOST_TEST(error_of(request).find("no tokenizer") != std::string::npos);
   request.sampling.stop.clear();
   request.prompt_tokens = {1, 500};
   BOOST_TEST(error_of(request) == "request 0: token id 500 is outside the vocabulary of 96");
-  BOOST_CHECK_THROW(VisionLanguageModel::load(dir.path(), {"cuda:7", "auto", 0, true}), std::invalid_argument);
+  BOOST_CHECK_THROW(VisionLanguageModel::load(dir.path(), {"cuda:7", "auto", 0, true}),
+                    std::invalid_argument);
 }
 
 // A generated image token is only a token (as in the reference): decoding goes on.
@@ -698,10 +673,12 @@ BOOST_AUTO_TEST_CASE(a_generated_image_token_does_not_stop_decoding)
   write_random_checkpoint(dir.path() / "random", config, 3);
   const auto file = SafetensorsFile::open(dir.path() / "random" / "model.safetensors");
   std::vector<TensorBytes> tensors;
-  const std::vector<float> zeros(static_cast<std::size_t>(config.text.vocab_size * config.text.hidden_size), 0.0f);
+  const std::vector<float> zeros(
+      static_cast<std::size_t>(config.text.vocab_size * config.text.hidden_size), 0.0f);
   for (const auto &info : file.tensors())
     tensors.push_back({info.name, info.dtype, info.shape,
-                       info.name == "lm_head.weight" ? static_cast<const void *>(zeros.data()) : file.data(info)});
+                       info.name == "lm_head.weight" ? static_cast<const void *>(zeros.data())
+                                                     : file.data(info)});
   fs::create_directories(dir.path() / "model");
   write_safetensors(dir.path() / "model" / "model.safetensors", tensors);
   fs::copy_file(dir.path() / "random" / "config.json", dir.path() / "model" / "config.json");

@@ -8,6 +8,8 @@
 #include "core/stress.h"
 #include "core/value_ref.h"
 
+#include "mpi_session.h"
+
 #include <mpi.h>
 
 #include <algorithm>
@@ -17,27 +19,11 @@
 #include <set>
 
 using namespace cephalo::plugin;
+using cephalo::test::MpiSession;
+using cephalo::test::rank;
+using cephalo::test::ranks;
 
 namespace {
-
-struct MpiSession {
-  MpiSession() { MPI_Init(nullptr, nullptr); }
-  ~MpiSession() { MPI_Finalize(); }
-};
-
-int rank()
-{
-  int me = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &me);
-  return me;
-}
-
-int ranks()
-{
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
 
 // The same global data on every rank; each rank keeps an uneven share of it.
 std::vector<double> my_share(const std::vector<double> &all)

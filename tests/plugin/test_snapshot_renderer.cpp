@@ -4,6 +4,8 @@
 
 #include "core/snapshot_renderer.h"
 
+#include "mpi_session.h"
+
 #include <mpi.h>
 #include <unistd.h>
 
@@ -16,27 +18,11 @@
 #include <string>
 
 using namespace cephalo::plugin;
+using cephalo::test::MpiSession;
+using cephalo::test::rank;
+using cephalo::test::ranks;
 
 namespace {
-
-struct MpiSession {
-  MpiSession() { MPI_Init(nullptr, nullptr); }
-  ~MpiSession() { MPI_Finalize(); }
-};
-
-int rank()
-{
-  int me = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &me);
-  return me;
-}
-
-int ranks()
-{
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
 
 void add(Atoms &atoms, std::array<double, 3> x, std::int64_t id, double value)
 {
@@ -433,9 +419,7 @@ BOOST_AUTO_TEST_CASE(a_large_image_with_many_atoms_renders)
 // waiting in the composite.
 BOOST_AUTO_TEST_CASE(a_bad_atom_on_one_rank_fails_every_rank_without_a_hang)
 {
-  int me = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &me);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int me = rank(), size = ranks();
   Box box;
   box.hi = {10, 10, 10};
   Atoms local;
