@@ -8,6 +8,7 @@
 #include "compute_cephalo_crack.h"
 #include "error.h"
 #include "fix_cephalo_bonds.h"
+#include "fix_cephalo_vlm.h"
 
 #include <cstring>
 
@@ -23,6 +24,11 @@ Compute *crack_creator(LAMMPS *lmp, int argc, char **argv)
 Fix *bonds_creator(LAMMPS *lmp, int argc, char **argv)
 {
   return new FixCephaloBonds(lmp, argc, argv);
+}
+
+Fix *vlm_creator(LAMMPS *lmp, int argc, char **argv)
+{
+  return new FixCephaloVlm(lmp, argc, argv);
 }
 
 }    // namespace
@@ -50,6 +56,12 @@ extern "C" __attribute__((visibility("default"))) void lammpsplugin_init(void *l
   plugin.name = "cephalo/crack";
   plugin.info = "crack tip, length, speed, damage and stress/energy statistics";
   plugin.creator.v2 = reinterpret_cast<lammpsplugin_factory2 *>(&crack_creator);
+  (*register_plugin)(&plugin, lmp);
+
+  plugin.style = "fix";
+  plugin.name = "cephalo/vlm";
+  plugin.info = "renders fracture snapshots and asks a Cephalo model server about them";
+  plugin.creator.v2 = reinterpret_cast<lammpsplugin_factory2 *>(&vlm_creator);
   (*register_plugin)(&plugin, lmp);
 
   plugin.style = "fix";

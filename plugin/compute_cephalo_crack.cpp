@@ -9,6 +9,7 @@
 #include "domain.h"
 #include "error.h"
 #include "fix_cephalo_bonds.h"
+#include "peratom_source.h"
 #include "force.h"
 #include "group.h"
 #include "input.h"
@@ -53,21 +54,24 @@ void store_stats(double *out, const FieldStats &stats)
 
 }    // namespace
 
+const char *const ComputeCephaloCrack::entry_names[NUM_ENTRIES] = {
+    "crack_length", "tip_x",     "tip_y",           "tip_z",     "crack_speed",
+    "damage",       "broken_bonds", "reference_bonds", "vm_mean", "vm_median",
+    "vm_stdev",     "vm_max",    "vm_p95",          "pe_mean",   "pe_median",
+    "pe_stdev",     "pe_max",    "pe_p95",          "clusters"};
+
 /* ---------------------------------------------------------------------- */
 
 ComputeCephaloCrack::ComputeCephaloCrack(LAMMPS *lmp, int narg, char **arg) :
     Compute(lmp, narg, arg), bond_cutoff(0.0), break_distance(0.0), link_distance(0.0), axis(0),
     direction(1.0), origin_first(true), origin_value(0.0), surface_loss(2), region(nullptr),
     id_fix(nullptr), bonds(nullptr), list(nullptr), nmax(0), peratom(nullptr),
-    cluster_label(nullptr), source_buffer(nullptr), volume_buffer(nullptr), have_previous(false),
+    cluster_label(nullptr), have_previous(false),
     previous_time(0.0), previous_length(0.0), speed(0.0)
 {
   if (atom->tag_enable == 0) error->all(FLERR, "Compute {} requires atom IDs", style);
 
   volume.kind = Source::AUTO;
-  stress.keyword = "stress";
-  energy.keyword = "energy";
-  volume.keyword = "volume";
 
   auto need_value = [&](int iarg, const char *what) {
     if (iarg + 1 >= narg)
@@ -133,13 +137,13 @@ ComputeCephaloCrack::ComputeCephaloCrack(LAMMPS *lmp, int narg, char **arg) :
                    style);
     } else if (strcmp(arg[iarg], "stress") == 0) {
       need_value(iarg, "c_ID of a per-atom stress compute such as stress/atom");
-      parse_source(stress, arg[iarg], arg[iarg + 1], true);
+      parse_source(stress, arg[iarg], arg[iarg + 1]);
     } else if (strcmp(arg[iarg], "energy") == 0) {
       need_value(iarg, "c_ID, c_ID[k] or v_name of a per-atom energy");
-      parse_source(energy, arg[iarg], arg[iarg + 1], false);
+      parse_source(energy, arg[iarg], arg[iarg + 1]);
     } else if (strcmp(arg[iarg], "volume") == 0) {
       need_value(iarg, "auto, a number, c_ID, c_ID[k] or v_name");
-      parse_source(volume, arg[iarg], arg[iarg + 1], false);
+      parse_source(volume, arg[iarg], arg[iarg + 1]);
     } else {
       error->all(FLERR, "Unknown compute {} keyword: {}", style, arg[iarg]);
     }
@@ -188,87 +192,42 @@ ComputeCephaloCrack::~ComputeCephaloCrack()
   delete[] id_fix;
   delete[] vector;
   memory->destroy(peratom);
-  memory->destroy(source_buffer);
-  memory->destroy(volume_buffer);
   memory->destroy(cluster_label);
+  for (Source *source : {&stress, &energy, &volume}) delete source->values;
 }
 
 /* ---------------------------------------------------------------------- */
 
-void ComputeCephaloCrack::parse_source(Source &source, const char *keyword, const char *value,
-                                       bool stress_tensor)
+void ComputeCephaloCrack::parse_source(Source &source, const char *keyword, const char *value)
 {
-  const bool is_volume = strcmp(keyword, "volume") == 0;
-  if (is_volume && strcmp(value, "auto") == 0) {
-    source.kind = Source::AUTO;
-    return;
+  if (strcmp(keyword, "volume") == 0) {
+    if (strcmp(value, "auto") == 0) {
+      source.kind = Source::AUTO;
+      return;
+    }
+    cephalo::plugin::ValueRef ref;
+    try {
+      ref = cephalo::plugin::parse_value_ref(value, true);
+    } catch (const std::invalid_argument &) {
+      ref.kind = cephalo::plugin::ValueRef::Kind::Compute;    // CephaloPerAtomSource says why
+    }
+    if (ref.kind == cephalo::plugin::ValueRef::Kind::Number) {
+      if (!(ref.number > 0.0))
+        error->all(FLERR, "Compute {} keyword volume needs a volume > 0, got {}", style, value);
+      source.kind = Source::CONSTANT;
+      source.constant = ref.number;
+      return;
+    }
   }
-  cephalo::plugin::ValueRef ref;
-  try {
-    ref = cephalo::plugin::parse_value_ref(value, is_volume);
-  } catch (const std::invalid_argument &e) {
-    error->all(FLERR, "Compute {} keyword {}: {}", style, keyword, e.what());
-  }
-  source.id = ref.id;
-  source.column = ref.column;
-  switch (ref.kind) {
-  case cephalo::plugin::ValueRef::Kind::Number:
-    if (!(ref.number > 0.0))
-      error->all(FLERR, "Compute {} keyword volume needs a volume > 0, got {}", style, value);
-    source.kind = Source::CONSTANT;
-    source.constant = ref.number;
-    break;
-  case cephalo::plugin::ValueRef::Kind::Compute:
-    source.kind = Source::COMPUTE;
-    break;
-  case cephalo::plugin::ValueRef::Kind::Variable:
-    source.kind = Source::VARIABLE;
-    break;
-  }
-  if (stress_tensor && (source.kind != Source::COMPUTE || source.column != 0))
+  if (strcmp(keyword, "stress") == 0 && strncmp(value, "c_", 2) != 0)
     error->all(FLERR,
                "Compute {} keyword stress needs c_ID of a compute with 6 per-atom stress "
                "columns (such as stress/atom), got {}",
                style, value);
-}
-
-/* ---------------------------------------------------------------------- */
-
-void ComputeCephaloCrack::resolve_source(Source &source, bool stress_tensor)
-{
-  if (source.kind == Source::COMPUTE) {
-    source.index = modify->find_compute(source.id);
-    if (source.index < 0)
-      error->all(FLERR, "Compute ID {} for compute {} keyword {} does not exist", source.id, style,
-                 source.keyword);
-    Compute *c = modify->compute[source.index];
-    if (!c->peratom_flag)
-      error->all(FLERR, "Compute {} (style {}) for compute {} keyword {} has no per-atom values",
-                 source.id, c->style, style, source.keyword);
-    if (stress_tensor) {
-      if (c->size_peratom_cols < 6)
-        error->all(FLERR,
-                   "Compute {} (style {}) for compute {} keyword stress must have 6 per-atom "
-                   "stress columns (xx yy zz xy xz yz) like stress/atom; it has {}",
-                   source.id, c->style, style, c->size_peratom_cols);
-    } else if (source.column == 0 && c->size_peratom_cols != 0) {
-      error->all(FLERR,
-                 "Compute {} for compute {} keyword {} is a per-atom array: name a column as "
-                 "c_{}[k] with k in 1..{}",
-                 source.id, style, source.keyword, source.id, c->size_peratom_cols);
-    } else if (source.column > 0 && source.column > c->size_peratom_cols) {
-      error->all(FLERR, "Compute {} keyword {}: column {} of compute {} is out of range 1..{}",
-                 style, source.keyword, source.column, source.id, c->size_peratom_cols);
-    }
-  } else if (source.kind == Source::VARIABLE) {
-    source.index = input->variable->find(source.id.c_str());
-    if (source.index < 0)
-      error->all(FLERR, "Variable {} for compute {} keyword {} does not exist", source.id, style,
-                 source.keyword);
-    if (!input->variable->atomstyle(source.index))
-      error->all(FLERR, "Variable {} for compute {} keyword {} is not an atom-style variable",
-                 source.id, style, source.keyword);
-  }
+  delete source.values;
+  source.values = new CephaloPerAtomSource(lmp, fmt::format("compute {}", style), keyword);
+  source.values->parse(value);
+  source.kind = Source::PERATOM;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -280,9 +239,10 @@ void ComputeCephaloCrack::init()
   bonds = dynamic_cast<FixCephaloBonds *>(modify->fix[ifix]);
   if (!bonds) error->all(FLERR, "Fix {} of compute {} has the wrong style", id_fix, style);
 
-  resolve_source(stress, true);
-  resolve_source(energy, false);
-  resolve_source(volume, false);
+  if (stress.kind == Source::PERATOM)
+    stress.values->resolve(6, "6 per-atom stress columns (xx yy zz xy xz yz) like stress/atom");
+  if (energy.kind == Source::PERATOM) energy.values->resolve();
+  if (volume.kind == Source::PERATOM) volume.values->resolve();
   if (!region_id.empty()) {
     region = find_region();
     if (!region)
@@ -376,13 +336,9 @@ void ComputeCephaloCrack::grow_peratom()
   if (atom->nmax <= nmax) return;
   nmax = atom->nmax;
   memory->destroy(peratom);
-  memory->destroy(source_buffer);
-  memory->destroy(volume_buffer);
   memory->destroy(cluster_label);
   memory->create(peratom, nmax, 4, "cephalo/crack:peratom");
   memory->create(cluster_label, nmax, "cephalo/crack:cluster");
-  memory->create(source_buffer, nmax, "cephalo/crack:source");
-  memory->create(volume_buffer, nmax, "cephalo/crack:volume");
   array_atom = peratom;
 }
 
@@ -736,47 +692,26 @@ void ComputeCephaloCrack::trace_crack()
 
 /* ---------------------------------------------------------------------- */
 
-const double *ComputeCephaloCrack::per_atom_values(Source &source, double *buffer)
-{
-  const int nlocal = atom->nlocal;
-  if (source.kind == Source::VARIABLE) {
-    input->variable->compute_atom(source.index, igroup, buffer, 1, 0);
-    return buffer;
-  }
-  Compute *c = modify->compute[source.index];
-  if (!(c->invoked_flag & Compute::INVOKED_PERATOM)) {
-    c->compute_peratom();
-    c->invoked_flag |= Compute::INVOKED_PERATOM;
-  }
-  if (source.column == 0) return c->vector_atom;
-  for (int i = 0; i < nlocal; i++) buffer[i] = c->array_atom[i][source.column - 1];
-  return buffer;
-}
-
 void ComputeCephaloCrack::measure_field_statistics()
 {
   const int nlocal = atom->nlocal;
   const int *mask = atom->mask;
 
   for (int i = 0; i < nlocal; i++) peratom[i][1] = 0.0;
-  if (stress.kind == Source::COMPUTE) {
-    Compute *c = modify->compute[stress.index];
-    if (!(c->invoked_flag & Compute::INVOKED_PERATOM)) {
-      c->compute_peratom();
-      c->invoked_flag |= Compute::INVOKED_PERATOM;
-    }
+  if (stress.kind == Source::PERATOM) {
+    double **tensor = stress.values->array();
     const double *per_atom_volume = nullptr;
     double constant_volume = bonds->reference.volume_per_atom;
     if (volume.kind == Source::CONSTANT)
       constant_volume = volume.constant;
-    else if (volume.kind != Source::AUTO)
-      per_atom_volume = per_atom_values(volume, volume_buffer);
+    else if (volume.kind == Source::PERATOM)
+      per_atom_volume = volume.values->values(igroup);
 
     values.clear();
     for (int i = 0; i < nlocal; i++) {
       if (!(mask[i] & groupbit)) continue;
       const double v = per_atom_volume ? per_atom_volume[i] : constant_volume;
-      const double vm = cephalo::plugin::von_mises(c->array_atom[i]) / v;
+      const double vm = cephalo::plugin::von_mises(tensor[i]) / v;
       peratom[i][1] = vm;
       values.push_back(vm);
     }
@@ -786,7 +721,7 @@ void ComputeCephaloCrack::measure_field_statistics()
   }
 
   if (energy.kind != Source::NONE) {
-    const double *e = per_atom_values(energy, source_buffer);
+    const double *e = energy.values->values(igroup);
     values.clear();
     for (int i = 0; i < nlocal; i++)
       if (mask[i] & groupbit) values.push_back(e[i]);

@@ -43,6 +43,8 @@ class ComputeCephaloCrack : public Compute {
     CLUSTERS,
     NUM_ENTRIES
   };
+  // Names of the entries ("crack_length", "tip_x", ...), as records and the doc page call them.
+  static const char *const entry_names[NUM_ENTRIES];
 
   ComputeCephaloCrack(class LAMMPS *, int, char **);
   ~ComputeCephaloCrack() override;
@@ -56,15 +58,12 @@ class ComputeCephaloCrack : public Compute {
   double memory_usage() override;
 
  private:
-  // A per-atom input: a compute (vector or one column of its array), an atom-style variable,
-  // or (for volume) a constant.
+  // A per-atom input: a compute (vector, one column of its array, or the whole array for the
+  // stress), an atom-style variable, or (for volume) a constant or the automatic volume.
   struct Source {
-    enum Kind { NONE, CONSTANT, AUTO, COMPUTE, VARIABLE } kind = NONE;
-    std::string keyword;    // for error messages
-    std::string id;
-    int column = 0;
+    enum Kind { NONE, CONSTANT, AUTO, PERATOM } kind = NONE;
     double constant = 0.0;
-    int index = -1;    // compute or variable index, resolved in init()
+    class CephaloPerAtomSource *values = nullptr;    // PERATOM
   };
 
   double bond_cutoff;
@@ -86,8 +85,6 @@ class ComputeCephaloCrack : public Compute {
   int nmax;
   double **peratom;              // per atom: damage, von Mises, lost neighbours, cluster
   double *cluster_label;         // lowest atom ID of the crack-face cluster (0: none), with ghosts
-  double *source_buffer;         // per-atom values of a variable source
-  double *volume_buffer;         // per-atom volumes from a compute or variable source
   std::vector<double> values;    // group values handed to the statistics
   struct Neighbour {
     tagint tag;
@@ -104,9 +101,7 @@ class ComputeCephaloCrack : public Compute {
   bool have_previous;
   double previous_time, previous_length, speed;
 
-  void parse_source(Source &, const char *keyword, const char *value, bool stress_tensor);
-  void resolve_source(Source &, bool stress_tensor);
-  const double *per_atom_values(Source &, double *buffer);
+  void parse_source(Source &, const char *keyword, const char *value);
   void check_cutoffs(double ghost_cutoff);
   class Region *find_region() const;
   void grow_peratom();

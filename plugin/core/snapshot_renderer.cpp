@@ -612,8 +612,8 @@ void write_png_file(const std::string &path, const Framebuffer &fb)
   if (!file) throw std::runtime_error("write_png_file: cannot write " + path);
 }
 
-std::vector<std::uint8_t> render_snapshot(const Box &box, const Atoms &local,
-                                          const RenderSettings &settings, MPI_Comm comm, int root)
+Framebuffer render_composite(const Box &box, const Atoms &local, const RenderSettings &settings,
+                             MPI_Comm comm, RenderSettings *resolved_out, int root)
 {
   const RenderSettings resolved = resolve_settings(settings, box, local, comm);
   // A rank whose atoms cannot be drawn (a non-finite position, say) must not leave the others
@@ -631,6 +631,18 @@ std::vector<std::uint8_t> render_snapshot(const Box &box, const Atoms &local,
     throw std::invalid_argument(
         error.empty() ? "render_snapshot: another rank could not draw its atoms" : error);
   composite_to_root(fb, comm, root);
+  if (resolved_out) *resolved_out = resolved;
+  int me = 0;
+  MPI_Comm_rank(comm, &me);
+  if (me != root) return {};
+  return fb;
+}
+
+std::vector<std::uint8_t> render_snapshot(const Box &box, const Atoms &local,
+                                          const RenderSettings &settings, MPI_Comm comm, int root)
+{
+  RenderSettings resolved;
+  Framebuffer fb = render_composite(box, local, settings, comm, &resolved, root);
   int me = 0;
   MPI_Comm_rank(comm, &me);
   if (me != root) return {};

@@ -120,6 +120,12 @@ std::vector<std::uint8_t> encode_png(const Framebuffer &fb);
 // Throws std::runtime_error naming the path when it cannot be written.
 void write_png_file(const std::string &path, const Framebuffer &fb);
 
+// Collective: resolve, render and composite, failing on every rank (std::invalid_argument) when
+// one cannot draw. The undecorated image on root (empty elsewhere); `resolved` receives the
+// resolved settings on every rank.
+Framebuffer render_composite(const Box &box, const Atoms &local, const RenderSettings &settings,
+                             MPI_Comm comm, RenderSettings *resolved = nullptr, int root = 0);
+
 // Collective: resolve, render, composite and decorate. The PNG bytes on root, empty elsewhere.
 std::vector<std::uint8_t> render_snapshot(const Box &box, const Atoms &local,
                                           const RenderSettings &settings, MPI_Comm comm,

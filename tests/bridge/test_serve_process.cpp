@@ -8,6 +8,7 @@
 #include "cephalo/models/checkpoint.h"
 #include "cephalo/models/image.h"
 #include "scratch_dir.h"
+#include "serve_process.h"
 #include "tiny_model.h"
 
 #include <signal.h>
@@ -27,59 +28,12 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // A running cephalo-serve; its first line of stdout is the endpoint it bound.
-class ServeProcess {
+class ServeProcess : public cephalo::test::ServeProcess {
  public:
-  explicit ServeProcess(const std::vector<std::string> &args)
+  explicit ServeProcess(const std::vector<std::string> &args) :
+      cephalo::test::ServeProcess(CEPHALO_SERVE, args)
   {
-    int out[2];
-    BOOST_REQUIRE(pipe(out) == 0);
-    pid_ = fork();
-    BOOST_REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      std::vector<char *> argv{const_cast<char *>(CEPHALO_SERVE)};
-      for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(CEPHALO_SERVE, argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    stdout_ = fdopen(out[0], "r");
-    char line[512] = {};
-    if (std::fgets(line, sizeof line, stdout_))
-      endpoint_ = std::string(line, std::strcspn(line, "\n"));
   }
-  ~ServeProcess()
-  {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (stdout_) std::fclose(stdout_);
-  }
-  const std::string &endpoint() const { return endpoint_; }
-  // Sends `signal` and returns the exit status (-1: did not exit in time, then killed).
-  int stop(int signal, int wait_ms = 10000)
-  {
-    kill(pid_, signal);
-    const auto until = Clock::now() + std::chrono::milliseconds(wait_ms);
-    int status = 0;
-    while (Clock::now() < until) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE *stdout_ = nullptr;
-  std::string endpoint_;
 };
 
 // A random tiny Idefics2 with the tokenizer fixture, a little wider than the unit tests' so that
