@@ -24,8 +24,10 @@ using Rgb = std::array<std::uint8_t, 3>;
 constexpr float kEmptyDepth = std::numeric_limits<float>::infinity();
 constexpr std::int64_t kEmptyId = std::numeric_limits<std::int64_t>::max();
 constexpr Rgb kNanColor{128, 128, 128};
-// Rows per MPI_Reduce in composite_to_root: 64 rows of a 4096-pixel-wide image are 4 MiB.
-constexpr int kBandRows = 64;
+// Samples per MPI_Reduce in composite_to_root (whole rows, at least 64): 4 MiB, so that an
+// image up to 512x512 is one collective and a 4096-wide one takes 64-row bands.
+constexpr std::size_t kBandSamples = 262144;
+constexpr int kMinBandRows = 64;
 // Images are capped so that a band's element count fits MPI's int counts comfortably.
 constexpr int kMaxSide = 16384;
 
@@ -543,11 +545,12 @@ void composite_to_root(Framebuffer &fb, MPI_Comm comm, int root)
   MPI_Op merge;
   MPI_Op_create(merge_samples, /*commute=*/1, &merge);
 
-  const std::size_t band_max = static_cast<std::size_t>(kBandRows) * fb.width;
+  const int band_rows = std::max(kMinBandRows, static_cast<int>(kBandSamples / fb.width));
+  const std::size_t band_max = static_cast<std::size_t>(band_rows) * fb.width;
   std::vector<Sample> send(band_max), recv(me == root ? band_max : 0);
-  for (int row0 = 0; row0 < fb.height; row0 += kBandRows) {
+  for (int row0 = 0; row0 < fb.height; row0 += band_rows) {
     const std::size_t first = static_cast<std::size_t>(row0) * fb.width;
-    const int count = std::min(kBandRows, fb.height - row0) * fb.width;
+    const int count = std::min(band_rows, fb.height - row0) * fb.width;
     for (int k = 0; k < count; ++k) {
       Sample &s = send[k];
       s.depth = fb.depth[first + k];

@@ -103,8 +103,9 @@ RenderSettings resolve_settings(const RenderSettings &settings, const Box &box, 
 Framebuffer render_local(const Box &box, const Atoms &local, const RenderSettings &resolved);
 
 // Collective. Merges every rank's framebuffer into root's by (depth, id) per pixel, in bands of
-// 64 rows reduced with MPI_Reduce and a commutative MPI_Op: memory beyond the image stays at one
-// band, and the result does not depend on the rank count. Other ranks' buffers are unchanged.
+// whole rows (about 4 MiB of samples, at least 64 rows) reduced with MPI_Reduce and a commutative
+// MPI_Op: memory beyond the image stays at one band, and the result does not depend on the rank
+// count. Other ranks' buffers are unchanged.
 void composite_to_root(Framebuffer &fb, MPI_Comm comm, int root = 0);
 
 // Where the colour bar's gradient is, or would be were color_bar on.
