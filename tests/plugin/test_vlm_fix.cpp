@@ -8,6 +8,7 @@
 #include "cephalo/bridge/backend.h"
 #include "cephalo/bridge/server.h"
 #include "lammps_runner.h"
+#include "process.h"
 #include "serve_process.h"
 #include "tiny_model.h"
 
@@ -227,6 +228,27 @@ BOOST_AUTO_TEST_CASE(parsed_answer_feeds_variables_and_fix_halt)
   BOOST_TEST(values.at("mean") == 0.75);
   BOOST_TEST(values.at("median") == 0.5);
   BOOST_TEST(values.at("last") == 0.0);
+  // thermo output prints the vector: the row of step 10 under its header
+  std::istringstream lines(run.output);
+  bool under_header = false, row_found = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("Step") != std::string::npos && line.find("f_vlm[11]") != std::string::npos) {
+      under_header = true;
+      continue;
+    }
+    std::istringstream row(line);
+    double step = -1, snapshots = 0, answered = 0, stdev = 0, mean = 0, median = 0;
+    if (under_header && row >> step >> snapshots >> answered >> stdev >> mean >> median &&
+        step == 10.0) {
+      row_found = true;
+      BOOST_TEST(snapshots == 1.0);
+      BOOST_TEST(answered == 1.0);
+      BOOST_TEST(stdev == 0.25);
+      BOOST_TEST(mean == 0.75);
+      BOOST_TEST(median == 0.5);
+    }
+  }
+  BOOST_TEST(row_found);
   const auto records = read_records(dir.path() / "vlm.jsonl");
   BOOST_REQUIRE_EQUAL(records.size(), 1u);
   BOOST_TEST(records[0]["values"] == json::parse("[0.25, 0.75, 0.5]"));
@@ -266,6 +288,38 @@ BOOST_AUTO_TEST_CASE(busy_server_skips_and_end_of_run_times_out)
   BOOST_TEST(statuses["skipped"] == values.at("skipped"));
   BOOST_TEST(statuses["timeout"] >= 1);
   BOOST_TEST(records[0]["status"].get<std::string>() == "timeout");
+}
+
+// With CURVE keys from `cephalo serve keygen`, the fix's key files get answers; without them the
+// server refuses the handshake and the snapshots are errors, not a hang.
+BOOST_AUTO_TEST_CASE(curve_keys_from_files_are_admitted_and_their_absence_is_an_error)
+{
+  ScratchDir dir;
+  for (const char *name : {"server", "client"}) {
+    const auto made = cephalo::test::run_command(
+        dir.path(), cephalo::test::shell_quote(CEPHALO_SERVE) + " keygen " + name);
+    BOOST_REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+  }
+  std::filesystem::copy_file(dir.path() / "client.pub", dir.path() / "clients.txt");
+  cephalo::test::ServeProcess serve(
+      CEPHALO_SERVE, {"--echo", "--bind", "tcp://127.0.0.1:0", "--quiet", "--curve-key",
+                      (dir.path() / "server.key").string(), "--curve-clients",
+                      (dir.path() / "clients.txt").string()});
+  BOOST_REQUIRE(!serve.endpoint().empty());
+  const std::string base = std::string(kSmallSystem) + "fix vlm all cephalo/vlm 10 endpoint " +
+                           serve.endpoint() + " probe 1 drain 1 ";
+  require_success(run_lammps(dir.path(), base + "curve server.pub client.key output with.jsonl\nrun 20\n", 1));
+  const auto admitted = read_records(dir.path() / "with.jsonl");
+  BOOST_TEST(admitted.size() == 3u);    // steps 0, 10, 20
+  for (const auto &r : admitted) {
+    BOOST_TEST_INFO(r.dump());
+    BOOST_TEST(r["status"].get<std::string>() == "ok");
+    BOOST_TEST(r["text"].get<std::string>().rfind("echo:", 0) == 0u);
+  }
+  require_success(run_lammps(dir.path(), base + "output without.jsonl\nrun 20\n", 1));
+  const auto refused = read_records(dir.path() / "without.jsonl");
+  BOOST_TEST(refused.size() == 3u);
+  for (const auto &r : refused) BOOST_TEST(r["status"].get<std::string>() == "error");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
