@@ -79,7 +79,7 @@ bool is_number(const char *text)
 FixCephaloVlm::FixCephaloVlm(LAMMPS *lmp, int narg, char **arg) :
     Fix(lmp, narg, arg), every(0), sync(false), show_label(true), drain_seconds(-1.0), color_kind("type"),
     crack_column(0), icrack(-1), source(nullptr), render(std::make_unique<core::RenderSettings>()),
-    settings(std::make_unique<core::VlmSettings>()), next_snapshot(-1)
+    settings(std::make_unique<core::VlmSettings>()), next_snapshot(-1), last_snapshot(-1)
 {
   if (narg < 4) error->all(FLERR, "Illegal fix {} command: fix ID group {} N keyword value ...", style, style);
   if (atom->tag_enable == 0) error->all(FLERR, "Fix {} requires atom IDs", style);
@@ -385,8 +385,10 @@ void FixCephaloVlm::init()
       error->all(FLERR, "Compute {} for fix {} keyword crack has style {}, not cephalo/crack",
                  crack_id, style, modify->compute[icrack]->style);
   }
-  // computes that tally per-atom energy or stress must know the step in advance
+  // computes that tally per-atom energy or stress must know the step in advance; a run that
+  // starts where the last one ended has had its snapshot of this step
   next_snapshot = next_multiple(update->ntimestep);
+  if (next_snapshot == last_snapshot) next_snapshot += every;
   modify->addstep_compute_all(next_snapshot);
 }
 
@@ -429,6 +431,7 @@ double FixCephaloVlm::current_time() const
 void FixCephaloVlm::snapshot()
 {
   const bigint step = update->ntimestep;
+  last_snapshot = step;
   modify->clearstep_compute();
 
   core::Atoms local;

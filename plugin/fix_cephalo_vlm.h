@@ -66,6 +66,7 @@ class FixCephaloVlm : public Fix {
   std::unique_ptr<cephalo::plugin::VlmSettings> settings;
   std::unique_ptr<cephalo::plugin::VlmSession> session;    // rank 0 only
   bigint next_snapshot;
+  bigint last_snapshot;    // a second run from the same step does not repeat it
   std::vector<double> values;    // the global vector, the same on every rank
 
   void snapshot();

@@ -265,7 +265,7 @@ BOOST_AUTO_TEST_CASE(busy_server_skips_and_end_of_run_times_out)
   std::string input = kSmallSystem;
   input += "fix vlm all cephalo/vlm 10 endpoint " + server.server.endpoint() +
            " output vlm.jsonl inflight 1 drain 0.2\n";
-  input += "run 100\n";
+  input += "run 0\nrun 100\n";    // run 0 takes the snapshot of step 0; run 100 does not repeat it
   input += "print \"VLM snapshots=$(f_vlm[1]) sent=$(f_vlm[2]) ok=$(f_vlm[3]) skipped=$(f_vlm[5]) timeouts=$(f_vlm[6])\"\n";
   const auto start = Clock::now();
   const LammpsRun run = run_lammps(dir.path(), input, 1);
