@@ -385,6 +385,13 @@ void FixCephaloVlm::init()
       error->all(FLERR, "Compute {} for fix {} keyword crack has style {}, not cephalo/crack",
                  crack_id, style, modify->compute[icrack]->style);
   }
+  // settings that cannot give a picture of this box fail now, not at the first snapshot
+  try {
+    core::validate(*render, current_box());
+  } catch (const std::invalid_argument &e) {
+    error->all(FLERR, "Fix {}: {}", style, e.what());
+  }
+
   // computes that tally per-atom energy or stress must know the step in advance; a run that
   // starts where the last one ended has had its snapshot of this step
   next_snapshot = next_multiple(update->ntimestep);
@@ -463,16 +470,7 @@ void FixCephaloVlm::snapshot()
   next_snapshot = step + every;
   modify->addstep_compute(next_snapshot);
 
-  core::Box box;
-  for (int k = 0; k < 3; ++k) {
-    box.lo[k] = domain->boxlo[k];
-    box.hi[k] = domain->boxhi[k];
-  }
-  if (domain->triclinic) {
-    box.xy = domain->xy;
-    box.xz = domain->xz;
-    box.yz = domain->yz;
-  }
+  const core::Box box = current_box();
 
   core::RenderSettings resolved;
   core::Framebuffer image;
@@ -498,6 +496,21 @@ void FixCephaloVlm::snapshot()
   if (sync && !session->wait(sequence, settings->deadline_ms / 1000.0 + 1.0))
     error->warning(FLERR, "Fix {} mode sync: no answer for step {} within {} s; the run goes on",
                    style, step, settings->deadline_ms / 1000.0);
+}
+
+core::Box FixCephaloVlm::current_box() const
+{
+  core::Box box;
+  for (int k = 0; k < 3; ++k) {
+    box.lo[k] = domain->boxlo[k];
+    box.hi[k] = domain->boxhi[k];
+  }
+  if (domain->triclinic) {
+    box.xy = domain->xy;
+    box.xz = domain->xz;
+    box.yz = domain->yz;
+  }
+  return box;
 }
 
 void FixCephaloVlm::share_counters()

@@ -20,6 +20,7 @@ namespace cephalo::plugin {
 class VlmSession;
 struct VlmSettings;
 struct RenderSettings;
+struct Box;
 }    // namespace cephalo::plugin
 
 namespace LAMMPS_NS {
@@ -73,6 +74,7 @@ class FixCephaloVlm : public Fix {
   void share_counters();
   bigint next_multiple(bigint step) const;
   double current_time() const;
+  cephalo::plugin::Box current_box() const;
 };
 
 }    // namespace LAMMPS_NS

@@ -219,6 +219,10 @@ struct VlmSession::Impl {
     record["image"] = nullptr;
     record["prompt"] = settings.prompt;
     record["status"] = "";
+    const Box &b = snapshot.box;
+    record["box"] = {{"lo", {b.lo[0], b.lo[1], b.lo[2]}},
+                     {"hi", {b.hi[0], b.hi[1], b.hi[2]}},
+                     {"tilt", {b.xy, b.xz, b.yz}}};
     return record;
   }
 

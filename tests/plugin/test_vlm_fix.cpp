@@ -448,6 +448,7 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_clean_lammps_errors)
       {"fix v all cephalo/vlm 10 color c_stress endpoint none\nrun 0", "is a per-atom array: name a column"},
       {"variable e equal 1.0\nfix v all cephalo/vlm 10 color v_e endpoint none\nrun 0", "Variable e for fix cephalo/vlm keyword color is not an atom-style variable"},
       {"fix v all cephalo/vlm 10 crack c_pe endpoint none\nrun 0", "has style pe/atom, not cephalo/crack"},
+      {"fix v all cephalo/vlm 10 size 64 64 endpoint none\nrun 0", "leaves no room for the atoms beside the colour bar"},
   };
   for (const auto &[command, expected] : cases) {
     const LammpsRun run = run_lammps(dir.path(), std::string(kSmallSystem) + command + "\n", 1);

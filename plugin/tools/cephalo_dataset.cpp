@@ -1,0 +1,370 @@
+// cephalo dataset fracture: image-text pairs from a sweep of crack simulations. Each run is
+// examples/crack/in.dataset on lmp with the Cephalo plugin, fix cephalo/vlm recording snapshots
+// without a model (von Mises stress and potential energy on fixed colour scales) and compute
+// cephalo/crack measuring the truth; the records become JSONL in Cephalo's dataset fields
+// (image, query, answer, source), split by run so that the test split holds runs never seen.
+//
+//   cephalo dataset fracture --out DIR [--runs 24] [--steps 5000] [--every 250] [--ranks 2]
+//                            [--size 384] [--seed 1] [--split 0.8,0.1,0.1]
+//                            [--lmp lmp] [--plugin cephaloplugin.so] [--input in.dataset]
+//
+// Runs already complete in DIR are kept, so an interrupted sweep resumes where it stopped.
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char *kStressQuery =
+    "CalculateVonMisesStressStatistics <stress_stdev, stress_mean, stress_median>";
+constexpr const char *kEnergyQuery =
+    "CalculatePotentialEnergyStatistics <energy_stdev, energy_mean, energy_median>";
+constexpr const char *kInitiationQuery = "Has the crack started to grow? Answer yes or no.";
+constexpr const char *kTipQuery =
+    "Where is the crack tip? Answer [x, y] as fractions of the specimen's width and height.";
+constexpr const char *kLengthQuery =
+    "How far has the crack grown, as a fraction of the specimen's width?";
+constexpr const char *kDescribeQuery = "Describe the fracture snapshot.";
+// growth beyond which the crack counts as started: about one lattice spacing
+constexpr double kInitiationLength = 1.0;
+
+struct Options {
+  fs::path out, lmp = "lmp", plugin, input, mpiexec = "mpirun";
+  int runs = 24, steps = 5000, every = 250, ranks = 2, size = 384;
+  std::uint64_t seed = 1;
+  double train = 0.8, validation = 0.1, test = 0.1;
+};
+
+struct RunParams {
+  int index = 0;
+  std::string geometry;    // notch or hole
+  double flaw = 0;         // notch length or hole radius (lattice units)
+  double pull = 0, temperature = 0;
+  long seed = 0;
+  std::string split;
+  json to_json() const
+  {
+    return {{"run", index},       {"geometry", geometry}, {"flaw", flaw}, {"pull", pull},
+            {"temperature", temperature}, {"seed", seed}, {"split", split}};
+  }
+};
+
+[[noreturn]] void fail(const std::string &message)
+{
+  std::fprintf(stderr, "cephalo dataset: %s\n", message.c_str());
+  std::exit(1);
+}
+
+std::string quote(const std::string &text)
+{
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+fs::path own_directory()
+{
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  return error ? fs::path() : self.parent_path();
+}
+
+// Uniform in [lo, hi) from the generator's bits alone, the same on every platform.
+double uniform(std::mt19937_64 &rng, double lo, double hi)
+{
+  return lo + (hi - lo) * static_cast<double>(rng() >> 11) * 0x1.0p-53;
+}
+
+double round_to(double value, int decimals)
+{
+  const double scale = std::pow(10.0, decimals);
+  return std::round(value * scale) / scale;
+}
+
+std::string fixed(double value, int decimals)
+{
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, round_to(value, decimals) + 0.0);
+  return text;
+}
+
+std::vector<RunParams> plan(const Options &o)
+{
+  std::mt19937_64 rng(o.seed);
+  std::vector<RunParams> runs;
+  for (int r = 0; r < o.runs; ++r) {
+    RunParams p;
+    p.index = r;
+    // one run in three has a round hole in the middle instead of an edge notch
+    p.geometry = r % 3 == 2 ? "hole" : "notch";
+    p.flaw = round_to(p.geometry == "notch" ? uniform(rng, 10.0, 35.0) : uniform(rng, 3.0, 9.0), 2);
+    p.pull = round_to(uniform(rng, 0.15, 0.45), 3);
+    p.temperature = round_to(uniform(rng, 0.002, 0.05), 4);
+    p.seed = 100000 + static_cast<long>(rng() % 900000);
+    runs.push_back(p);
+  }
+  // splits by run: a seeded shuffle of the run indices, cut by the fractions
+  std::vector<int> order(o.runs);
+  for (int r = 0; r < o.runs; ++r) order[r] = r;
+  std::shuffle(order.begin(), order.end(), rng);
+  const double total = o.train + o.validation + o.test;
+  int n_test = static_cast<int>(std::round(o.runs * o.test / total));
+  int n_validation = static_cast<int>(std::round(o.runs * o.validation / total));
+  if (o.test > 0 && n_test == 0 && o.runs >= 3) n_test = 1;
+  if (o.validation > 0 && n_validation == 0 && o.runs >= 3) n_validation = 1;
+  for (int k = 0; k < o.runs; ++k)
+    runs[order[k]].split = k < n_test ? "test" : k < n_test + n_validation ? "validation" : "train";
+  return runs;
+}
+
+std::vector<json> read_jsonl(const fs::path &path)
+{
+  std::vector<json> rows;
+  std::ifstream in(path);
+  std::size_t line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    json row = json::parse(line, nullptr, false);
+    if (row.is_discarded())
+      fail(path.string() + ":" + std::to_string(line_number) + ": not a JSON object");
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+bool run_complete(const Options &o, const fs::path &prefix)
+{
+  const std::size_t expected = static_cast<std::size_t>(o.steps / o.every + 1);
+  for (const char *field : {".vm.jsonl", ".pe.jsonl"}) {
+    const fs::path path = prefix.string() + field;
+    if (!fs::exists(path) || read_jsonl(path).size() != expected) return false;
+  }
+  return true;
+}
+
+void simulate(const Options &o, const RunParams &p, const fs::path &prefix, const fs::path &log)
+{
+  std::ostringstream command;
+  if (o.ranks > 1)
+    command << "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " << quote(o.mpiexec)
+            << " --oversubscribe -np " << o.ranks << ' ';
+  command << quote(o.lmp.string()) << " -in " << quote(o.input.string()) << " -log "
+          << quote(log.string()) << " -screen none -var plugin " << quote(o.plugin.string())
+          << " -var out " << quote(prefix.string()) << " -var geometry " << p.geometry
+          << " -var notch " << p.flaw << " -var pull " << p.pull << " -var temp "
+          << p.temperature << " -var seed " << p.seed << " -var steps " << o.steps
+          << " -var every " << o.every << " -var size " << o.size << " > /dev/null 2>&1";
+  const int status = std::system(command.str().c_str());
+  if (status != 0) {
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string s = text.str();
+    fail("run " + std::to_string(p.index) + " failed (lmp exit status " + std::to_string(status) +
+         "); the end of its log " + log.string() + ":\n" + s.substr(s.size() > 2000 ? s.size() - 2000 : 0));
+  }
+}
+
+// The sentences of a description, built only from what the compute measured.
+std::string describe(const RunParams &p, const json &truth, double width)
+{
+  std::ostringstream d;
+  d << (p.geometry == "notch" ? "A two-dimensional Lennard-Jones crystal with an edge notch"
+                              : "A two-dimensional Lennard-Jones crystal with a round hole")
+    << ", pulled apart in mode I. ";
+  const double length = truth.value("crack_length", 0.0);
+  if (length >= kInitiationLength && truth["tip_x"].is_number()) {
+    d << "A crack has grown " << fixed(length, 1) << " from the flaw; its tip is at "
+      << fixed(100.0 * truth["tip_x"].get<double>() / width, 0) << "% of the width";
+    const double speed = truth.value("crack_speed", 0.0);
+    if (speed > 0.0) d << ", advancing at " << fixed(speed, 2);
+    d << ". " << fixed(100.0 * truth.value("damage", 0.0), 1) << "% of the bonds are broken. ";
+  } else {
+    d << "No crack has grown yet. ";
+  }
+  d << "The von Mises stress averages " << fixed(truth.value("vm_mean", 0.0), 2)
+    << " (median " << fixed(truth.value("vm_median", 0.0), 2) << ", standard deviation "
+    << fixed(truth.value("vm_stdev", 0.0), 2) << ", highest " << fixed(truth.value("vm_max", 0.0), 2)
+    << ").";
+  return d.str();
+}
+
+struct Counts {
+  std::map<std::string, std::size_t> records, runs;
+};
+
+void write_split_records(const Options &o, const RunParams &p, const fs::path &prefix,
+                         std::map<std::string, std::ofstream> &splits, Counts &counts)
+{
+  const auto vm = read_jsonl(prefix.string() + ".vm.jsonl");
+  const auto pe = read_jsonl(prefix.string() + ".pe.jsonl");
+  if (vm.size() != pe.size()) fail("run " + std::to_string(p.index) + ": records do not pair up");
+  std::ofstream &out = splits.at(p.split);
+  ++counts.runs[p.split];
+  for (std::size_t k = 0; k < vm.size(); ++k) {
+    const json &a = vm[k], &b = pe[k];
+    if (a["step"] != b["step"] || !a.contains("truth") || a["image"].is_null() || b["image"].is_null())
+      fail("run " + std::to_string(p.index) + ": snapshot " + std::to_string(k) +
+           " lacks an image or measured values");
+    const json &truth = a["truth"];
+    const double lo_x = a["box"]["lo"][0], hi_x = a["box"]["hi"][0];
+    const double lo_y = a["box"]["lo"][1], hi_y = a["box"]["hi"][1];
+    const double width = hi_x - lo_x, height = hi_y - lo_y;
+    const std::string source = "fracture run " + std::to_string(p.index) + " step " +
+                               std::to_string(a["step"].get<long>()) + " (" + p.geometry + ")";
+    const fs::path root = fs::absolute(o.out);
+    const fs::path vm_image = fs::relative(a["image"].get<std::string>(), root);
+    const fs::path pe_image = fs::relative(b["image"].get<std::string>(), root);
+    auto emit = [&](const fs::path &image, const std::string &query, const std::string &answer) {
+      json row = {{"image", image.string()}, {"query", query}, {"answer", answer},
+                  {"source", source},        {"run", p.index}, {"step", a["step"]}};
+      out << row.dump() << '\n';
+      ++counts.records[p.split];
+    };
+    emit(vm_image, kStressQuery,
+         "[" + fixed(truth.value("vm_stdev", 0.0), 3) + ", " + fixed(truth.value("vm_mean", 0.0), 3) +
+             ", " + fixed(truth.value("vm_median", 0.0), 3) + "]");
+    emit(pe_image, kEnergyQuery,
+         "[" + fixed(truth.value("pe_stdev", 0.0), 3) + ", " + fixed(truth.value("pe_mean", 0.0), 3) +
+             ", " + fixed(truth.value("pe_median", 0.0), 3) + "]");
+    const double length = truth.value("crack_length", 0.0);
+    const bool started = length >= kInitiationLength && truth["tip_x"].is_number();
+    emit(vm_image, kInitiationQuery, started ? "yes" : "no");
+    if (started) {
+      emit(vm_image, kTipQuery,
+           "[" + fixed((truth["tip_x"].get<double>() - lo_x) / width, 3) + ", " +
+               fixed((truth["tip_y"].get<double>() - lo_y) / height, 3) + "]");
+      emit(vm_image, kLengthQuery, fixed(length / width, 3));
+    }
+    emit(vm_image, kDescribeQuery, describe(p, truth, width));
+  }
+}
+
+Options parse(int argc, char **argv)
+{
+  Options o;
+  if (argc < 2 || std::string(argv[1]) != "fracture") {
+    std::fprintf(stderr, "usage: cephalo dataset fracture --out DIR [--runs N] [--steps N] "
+                         "[--every N] [--ranks N] [--size PX] [--seed N] [--split TRAIN,VAL,TEST] "
+                         "[--lmp LMP] [--plugin SO] [--input FILE]\n");
+    std::exit(2);
+  }
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "cephalo dataset: %s needs a value\n", a.c_str());
+      std::exit(2);
+    }
+    const std::string v = argv[++i];
+    auto integer = [&](int low) {
+      char *end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (*end != '\0' || n < low || n > 1000000) {
+        std::fprintf(stderr, "cephalo dataset: %s needs an integer >= %d, got %s\n", a.c_str(), low, v.c_str());
+        std::exit(2);
+      }
+      return static_cast<int>(n);
+    };
+    if (a == "--out") o.out = v;
+    else if (a == "--runs") o.runs = integer(1);
+    else if (a == "--steps") o.steps = integer(1);
+    else if (a == "--every") o.every = integer(1);
+    else if (a == "--ranks") o.ranks = integer(1);
+    else if (a == "--size") o.size = integer(16);
+    else if (a == "--seed") o.seed = static_cast<std::uint64_t>(integer(0));
+    else if (a == "--lmp") o.lmp = v;
+    else if (a == "--plugin") o.plugin = v;
+    else if (a == "--input") o.input = v;
+    else if (a == "--mpiexec") o.mpiexec = v;
+    else if (a == "--split") {
+      if (std::sscanf(v.c_str(), "%lf,%lf,%lf", &o.train, &o.validation, &o.test) != 3 ||
+          o.train <= 0 || o.validation < 0 || o.test < 0) {
+        std::fprintf(stderr, "cephalo dataset: --split needs three fractions TRAIN,VAL,TEST with TRAIN > 0, got %s\n", v.c_str());
+        std::exit(2);
+      }
+    } else {
+      std::fprintf(stderr, "cephalo dataset: unknown option %s\n", a.c_str());
+      std::exit(2);
+    }
+  }
+  if (o.out.empty()) {
+    std::fprintf(stderr, "cephalo dataset: --out DIR is needed\n");
+    std::exit(2);
+  }
+  if (o.steps % o.every != 0) {
+    std::fprintf(stderr, "cephalo dataset: --steps must be a multiple of --every\n");
+    std::exit(2);
+  }
+  const fs::path here = own_directory();
+  if (o.plugin.empty()) o.plugin = here / ".." / "plugin" / "cephaloplugin.so";
+  if (o.input.empty()) o.input = fs::path(CEPHALO_SOURCE_DIR) / "examples" / "crack" / "in.dataset";
+  for (fs::path *path : {&o.plugin, &o.input})
+    if (!fs::exists(*path)) {
+      std::fprintf(stderr, "cephalo dataset: %s does not exist (--plugin, --input)\n", path->c_str());
+      std::exit(2);
+    }
+  o.plugin = fs::canonical(o.plugin);
+  o.input = fs::canonical(o.input);
+  return o;
+}
+
+}    // namespace
+
+int main(int argc, char **argv)
+{
+  const Options o = parse(argc, argv);
+  fs::create_directories(o.out / "images");
+  fs::create_directories(o.out / "logs");
+  const auto runs = plan(o);
+
+  for (const auto &p : runs) {
+    const fs::path prefix = fs::absolute(o.out / "images" / ("r" + std::to_string(p.index)));
+    if (run_complete(o, prefix)) {
+      std::fprintf(stderr, "run %d/%d: complete, kept\n", p.index + 1, o.runs);
+      continue;
+    }
+    std::fprintf(stderr, "run %d/%d: %s %.2f, pull %.3f, T %.4f (%s)\n", p.index + 1, o.runs,
+                 p.geometry.c_str(), p.flaw, p.pull, p.temperature, p.split.c_str());
+    simulate(o, p, prefix, fs::absolute(o.out / "logs" / ("r" + std::to_string(p.index) + ".log")));
+  }
+
+  std::map<std::string, std::ofstream> splits;
+  for (const char *name : {"train", "validation", "test"}) {
+    splits[name].open(o.out / (std::string(name) + ".jsonl"), std::ios::trunc);
+    if (!splits[name]) fail("cannot write " + (o.out / (std::string(name) + ".jsonl")).string());
+  }
+  Counts counts;
+  json manifest = {{"kind", "fracture"},
+                   {"queries", {kStressQuery, kEnergyQuery, kInitiationQuery, kTipQuery, kLengthQuery, kDescribeQuery}},
+                   {"steps", o.steps}, {"every", o.every}, {"size", o.size}, {"seed", o.seed},
+                   {"initiation_length", kInitiationLength}, {"runs", json::array()}};
+  for (const auto &p : runs) {
+    write_split_records(o, p, fs::absolute(o.out / "images" / ("r" + std::to_string(p.index))),
+                        splits, counts);
+    manifest["runs"].push_back(p.to_json());
+  }
+  manifest["records"] = counts.records;
+  std::ofstream(o.out / "dataset.json") << manifest.dump(2) << '\n';
+  std::printf("fracture dataset in %s: ", o.out.c_str());
+  for (const char *name : {"train", "validation", "test"})
+    std::printf("%s %zu records from %zu runs%s", name, counts.records[name], counts.runs[name],
+                std::string(name) == "test" ? "\n" : ", ");
+  return 0;
+}

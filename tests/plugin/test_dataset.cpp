@@ -1,0 +1,110 @@
+// cephalo dataset fracture end to end: a small sweep of real crack runs (lmp with the plugin),
+// split by run, with answers that are the compute's measurements; a second call resumes.
+#define BOOST_TEST_MODULE dataset
+#include <boost/test/unit_test.hpp>
+
+#include "process.h"
+#include "scratch_dir.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using cephalo::test::run_command;
+using cephalo::test::shell_quote;
+using json = nlohmann::json;
+
+namespace {
+
+std::vector<json> read_jsonl(const fs::path &path)
+{
+  std::vector<json> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
+  return rows;
+}
+
+std::string read_text(const fs::path &path)
+{
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string command(const std::string &args)
+{
+  return shell_quote(CEPHALO_DATASET) + " fracture " + args + " --lmp " + shell_quote(CEPHALO_LMP);
+}
+
+}    // namespace
+
+BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_answers)
+{
+  cephalo::test::ScratchDir dir;
+  const std::string args = "--out data --runs 3 --steps 600 --every 300 --ranks 2 --size 160 --seed 5";
+  const auto made = run_command(dir.path(), command(args), 300);
+  BOOST_TEST_INFO(made.output);
+  BOOST_REQUIRE_EQUAL(made.exit_code, 0);
+
+  const fs::path data = dir.path() / "data";
+  std::map<std::string, std::set<int>> runs_of;
+  std::size_t rows = 0;
+  for (const char *split : {"train", "validation", "test"}) {
+    for (const json &row : read_jsonl(data / (std::string(split) + ".jsonl"))) {
+      ++rows;
+      runs_of[split].insert(row["run"].get<int>());
+      BOOST_TEST(fs::file_size(data / row["image"].get<std::string>()) > 100u);
+      BOOST_TEST(!row["answer"].get<std::string>().empty());
+      BOOST_TEST(row["source"].get<std::string>().find("fracture run") == 0u);
+    }
+  }
+  // three runs: one per split, no run in two splits
+  for (const char *split : {"train", "validation", "test"}) BOOST_TEST(runs_of[split].size() == 1u);
+  std::set<int> all;
+  for (const auto &[split, runs] : runs_of) all.insert(runs.begin(), runs.end());
+  BOOST_TEST(all.size() == 3u);
+  BOOST_TEST(rows >= 3u * 3u * 4u);    // 3 runs x 3 snapshots x at least 4 questions
+
+  // the stress answer is the compute's measurement of that snapshot, rounded
+  const json manifest = json::parse(read_text(data / "dataset.json"));
+  BOOST_TEST(manifest["runs"].size() == 3u);
+  const int run = *runs_of["train"].begin();
+  const auto records = read_jsonl(data / "images" / ("r" + std::to_string(run) + ".vm.jsonl"));
+  BOOST_REQUIRE_EQUAL(records.size(), 3u);
+  const json &truth = records[1]["truth"];
+  bool checked = false;
+  for (const json &row : read_jsonl(data / "train.jsonl")) {
+    if (row["step"] != 300 || row["query"].get<std::string>().find("VonMises") == std::string::npos)
+      continue;
+    const json answer = json::parse(row["answer"].get<std::string>());
+    BOOST_TEST(answer[0].get<double>() == truth["vm_stdev"].get<double>(), boost::test_tools::tolerance(2e-3));
+    BOOST_TEST(answer[1].get<double>() == truth["vm_mean"].get<double>(), boost::test_tools::tolerance(2e-3));
+    BOOST_TEST(answer[2].get<double>() == truth["vm_median"].get<double>(), boost::test_tools::tolerance(2e-3));
+    checked = true;
+  }
+  BOOST_TEST(checked);
+
+  // a second call keeps the complete runs and writes the same dataset
+  const std::string before = read_text(data / "train.jsonl");
+  const auto again = run_command(dir.path(), command(args), 120);
+  BOOST_REQUIRE_EQUAL(again.exit_code, 0);
+  BOOST_TEST(again.output.find("complete, kept") != std::string::npos);
+  BOOST_TEST(read_text(data / "train.jsonl") == before);
+}
+
+BOOST_AUTO_TEST_CASE(bad_options_are_usage_errors)
+{
+  cephalo::test::ScratchDir dir;
+  for (const std::string args : {"--runs 0 --out d", "--out d --steps 500 --every 300",
+                                 "--out d --split 0,1,1", "--out d --frobnicate 1"}) {
+    const auto result = run_command(dir.path(), command(args));
+    BOOST_TEST_INFO(args << ": " << result.output);
+    BOOST_TEST(result.exit_code == 2);
+    BOOST_TEST(result.output.find("cephalo dataset:") != std::string::npos);
+  }
+}
