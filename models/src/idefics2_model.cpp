@@ -22,16 +22,29 @@ torch::Tensor activation(const torch::Tensor &x, const std::string &name)
   return torch::gelu(x);
 }
 
-// Concatenates along the output dimension; undefined when a part failed to load (the store
-// reports it).
-torch::Tensor fuse(const std::vector<torch::Tensor> &parts)
-{
-  for (const auto &p : parts)
-    if (!p.defined()) return {};
-  return parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
-}
-
 }    // namespace
+
+torch::Tensor LowRankAdapter::add_to(const torch::Tensor &x, const torch::Tensor &y) const
+{
+  const auto in =
+      dropout > 0 && torch::GradMode::is_enabled() ? torch::dropout(x, dropout, true) : x;
+  const auto delta = [&](const Block &block) {
+    return torch::linear(torch::linear(in, block.a), block.b) * scale;
+  };
+  const std::int64_t out = y.size(-1);
+  if (blocks.size() == 1 && blocks[0].offset == 0 && blocks[0].rows == out)
+    return y + delta(blocks[0]);
+  // blocks of a fused matrix: the adapted row ranges get their terms, the others pass through
+  std::vector<torch::Tensor> pieces;
+  std::int64_t at = 0;
+  for (const auto &block : blocks) {
+    if (block.offset > at) pieces.push_back(y.narrow(-1, at, block.offset - at));
+    pieces.push_back(y.narrow(-1, block.offset, block.rows) + delta(block));
+    at = block.offset + block.rows;
+  }
+  if (at < out) pieces.push_back(y.narrow(-1, at, out - at));
+  return torch::cat(pieces, -1);
+}
 
 torch::Tensor LayerNorm::operator()(const torch::Tensor &x) const
 {
@@ -52,13 +65,13 @@ torch::Tensor RMSNorm::operator()(const torch::Tensor &x) const
 
 torch::Tensor GatedMLP::inner(const torch::Tensor &x) const
 {
-  const auto gate_and_up = torch::linear(x, gate_up).chunk(2, -1);
+  const auto gate_and_up = gate_up(x).chunk(2, -1);
   return activation(gate_and_up[0], act) * gate_and_up[1];
 }
 
 torch::Tensor GatedMLP::operator()(const torch::Tensor &x) const
 {
-  return torch::linear(inner(x), down);
+  return down(inner(x));
 }
 
 void KVCache::keep_rows(const torch::Tensor &rows)
@@ -191,11 +204,28 @@ Idefics2Model::random_named(const Idefics2Config &config, const torch::TensorOpt
 
 template <typename Source> void Idefics2Model::build(Source &&source)
 {
+  // Every tensor taken becomes a parameter; fuse() merges the parameters of its parts, so that
+  // each parameter remembers the checkpoint tensors it holds.
   const auto take = [&](const std::string &name, const std::vector<std::int64_t> &shape,
                         Init init) {
     auto tensor = source(name, shape, init);
     if (tensor.defined()) parameter_count_ += tensor.numel();
+    parameters_.push_back({tensor, {{name, shape.empty() ? 1 : shape[0]}}});
     return tensor;
+  };
+  // Concatenates along the output dimension; undefined when a part failed to load (the store
+  // reports it).
+  const auto fuse = [&](const std::vector<torch::Tensor> &parts) -> torch::Tensor {
+    for (const auto &p : parts)
+      if (!p.defined()) return {};
+    if (parts.size() == 1) return parts[0];
+    auto fused = torch::cat(parts, 0);
+    const auto first = parameters_.end() - static_cast<std::ptrdiff_t>(parts.size());
+    for (auto it = first + 1; it != parameters_.end(); ++it)
+      first->parts.push_back(it->parts.front());
+    parameters_.erase(first + 1, parameters_.end());
+    first->tensor = fused;
+    return fused;
   };
   const auto &vc = config_.vision;
   const auto &pc = config_.perceiver;
@@ -231,22 +261,22 @@ template <typename Source> void Idefics2Model::build(Source &&source)
     l.qkv.bias =
         fuse({zeros(p + "self_attn.q_proj.bias", vd), zeros(p + "self_attn.k_proj.bias", vd),
               zeros(p + "self_attn.v_proj.bias", vd)});
-    l.out_proj = {normal(p + "self_attn.out_proj.weight", {vd, vd}),
-                  zeros(p + "self_attn.out_proj.bias", vd)};
-    l.fc1 = {normal(p + "mlp.fc1.weight", {vc.intermediate_size, vd}),
-             zeros(p + "mlp.fc1.bias", vc.intermediate_size)};
-    l.fc2 = {normal(p + "mlp.fc2.weight", {vd, vc.intermediate_size}),
-             zeros(p + "mlp.fc2.bias", vd)};
+    l.out_proj = Linear{normal(p + "self_attn.out_proj.weight", {vd, vd}),
+                        zeros(p + "self_attn.out_proj.bias", vd)};
+    l.fc1 = Linear{normal(p + "mlp.fc1.weight", {vc.intermediate_size, vd}),
+                   zeros(p + "mlp.fc1.bias", vc.intermediate_size)};
+    l.fc2 = Linear{normal(p + "mlp.fc2.weight", {vd, vc.intermediate_size}),
+                   zeros(p + "mlp.fc2.bias", vd)};
     vision_layers.push_back(std::move(l));
   }
   post_layernorm = {ones(vm + "post_layernorm.weight", vd), zeros(vm + "post_layernorm.bias", vd),
                     vc.layer_norm_eps};
 
   const std::string cn = "model.connector.";
-  modality_projection = {
-      fuse({normal(cn + "modality_projection.gate_proj.weight", {tc.intermediate_size, vd}),
-            normal(cn + "modality_projection.up_proj.weight", {tc.intermediate_size, vd})}),
-      normal(cn + "modality_projection.down_proj.weight", {td, tc.intermediate_size}),
+  modality_projection = GatedMLP{
+      Linear{fuse({normal(cn + "modality_projection.gate_proj.weight", {tc.intermediate_size, vd}),
+                   normal(cn + "modality_projection.up_proj.weight", {tc.intermediate_size, vd})})},
+      Linear{normal(cn + "modality_projection.down_proj.weight", {td, tc.intermediate_size})},
       tc.hidden_act};
   const std::string pr = cn + "perceiver_resampler.";
   latents = take(pr + "latents", {pc.resampler_n_latents, td}, Init::Ones);
@@ -258,13 +288,13 @@ template <typename Source> void Idefics2Model::build(Source &&source)
     l.input_latents_norm = {ones(p + "input_latents_norm.weight", td), pc.rms_norm_eps};
     l.input_context_norm = {ones(p + "input_context_norm.weight", td), pc.rms_norm_eps};
     l.post_attention_layernorm = {ones(p + "post_attention_layernorm.weight", td), pc.rms_norm_eps};
-    l.q_proj = normal(p + "self_attn.q_proj.weight", {q_width, td});
-    l.kv_proj = fuse({normal(p + "self_attn.k_proj.weight", {kv_width, td}),
-                      normal(p + "self_attn.v_proj.weight", {kv_width, td})});
-    l.o_proj = normal(p + "self_attn.o_proj.weight", {td, q_width});
-    l.mlp = {fuse({normal(p + "mlp.gate_proj.weight", {4 * td, td}),
-                   normal(p + "mlp.up_proj.weight", {4 * td, td})}),
-             normal(p + "mlp.down_proj.weight", {td, 4 * td}), pc.hidden_act};
+    l.q_proj.weight = normal(p + "self_attn.q_proj.weight", {q_width, td});
+    l.kv_proj.weight = fuse({normal(p + "self_attn.k_proj.weight", {kv_width, td}),
+                             normal(p + "self_attn.v_proj.weight", {kv_width, td})});
+    l.o_proj.weight = normal(p + "self_attn.o_proj.weight", {td, q_width});
+    l.mlp = GatedMLP{Linear{fuse({normal(p + "mlp.gate_proj.weight", {4 * td, td}),
+                                  normal(p + "mlp.up_proj.weight", {4 * td, td})})},
+                     Linear{normal(p + "mlp.down_proj.weight", {td, 4 * td})}, pc.hidden_act};
     perceiver_layers.push_back(std::move(l));
   }
   perceiver_norm = {ones(pr + "norm.weight", td), pc.rms_norm_eps};
@@ -278,13 +308,14 @@ template <typename Source> void Idefics2Model::build(Source &&source)
     DecoderLayer l;
     l.input_layernorm = {ones(p + "input_layernorm.weight", td), tc.rms_norm_eps};
     l.post_attention_layernorm = {ones(p + "post_attention_layernorm.weight", td), tc.rms_norm_eps};
-    l.qkv_proj = fuse({normal(p + "self_attn.q_proj.weight", {hq, td}),
-                       normal(p + "self_attn.k_proj.weight", {hkv, td}),
-                       normal(p + "self_attn.v_proj.weight", {hkv, td})});
-    l.o_proj = normal(p + "self_attn.o_proj.weight", {td, hq});
-    l.mlp = {fuse({normal(p + "mlp.gate_proj.weight", {tc.intermediate_size, td}),
-                   normal(p + "mlp.up_proj.weight", {tc.intermediate_size, td})}),
-             normal(p + "mlp.down_proj.weight", {td, tc.intermediate_size}), tc.hidden_act};
+    l.qkv_proj.weight = fuse({normal(p + "self_attn.q_proj.weight", {hq, td}),
+                              normal(p + "self_attn.k_proj.weight", {hkv, td}),
+                              normal(p + "self_attn.v_proj.weight", {hkv, td})});
+    l.o_proj.weight = normal(p + "self_attn.o_proj.weight", {td, hq});
+    l.mlp = GatedMLP{Linear{fuse({normal(p + "mlp.gate_proj.weight", {tc.intermediate_size, td}),
+                                  normal(p + "mlp.up_proj.weight", {tc.intermediate_size, td})})},
+                     Linear{normal(p + "mlp.down_proj.weight", {td, tc.intermediate_size})},
+                     tc.hidden_act};
     decoder_layers.push_back(std::move(l));
   }
   norm = {ones(tm + "norm.weight", td), tc.rms_norm_eps};
@@ -368,14 +399,12 @@ torch::Tensor Idefics2Model::perceiver_forward(const torch::Tensor &context,
     const auto normed_context = layer.input_context_norm(context);
     const auto both = torch::cat({normed_context, normed_latents}, 1);
     const std::int64_t len = both.size(1);
-    const auto q = torch::linear(normed_latents, layer.q_proj)
-                       .view({n, n_lat, pc.resampler_n_heads, d})
-                       .transpose(1, 2);
-    const auto kv = torch::linear(both, layer.kv_proj)
-                        .view({n, len, 2, pc.num_key_value_heads, d})
-                        .permute({2, 0, 3, 1, 4});
+    const auto q =
+        layer.q_proj(normed_latents).view({n, n_lat, pc.resampler_n_heads, d}).transpose(1, 2);
+    const auto kv =
+        layer.kv_proj(both).view({n, len, 2, pc.num_key_value_heads, d}).permute({2, 0, 3, 1, 4});
     const auto attn = attend(q, kv[0], kv[1], key_mask, false, attention);
-    lat = residual + torch::linear(attn.transpose(1, 2).reshape({n, n_lat, -1}), layer.o_proj);
+    lat = residual + layer.o_proj(attn.transpose(1, 2).reshape({n, n_lat, -1}));
     lat = lat + layer.mlp(layer.post_attention_layernorm(lat));
   }
   return perceiver_norm(lat);
@@ -430,9 +459,10 @@ torch::Tensor Idefics2Model::embed(const torch::Tensor &input_ids,
     throw std::invalid_argument("the prompt has " + std::to_string(slots) +
                                 " image tokens but the images give " + std::to_string(given) +
                                 " image embeddings");
-  if (slots > 0)
-    embeds.masked_scatter_(is_image.unsqueeze(-1),
-                           image_features.to(embeds.scalar_type()).reshape({-1, embeds.size(-1)}));
+  if (slots > 0)    // out of place: image features may carry gradients
+    embeds = embeds.masked_scatter(
+        is_image.unsqueeze(-1),
+        image_features.to(embeds.scalar_type()).reshape({-1, embeds.size(-1)}));
   return embeds;
 }
 
@@ -476,13 +506,43 @@ torch::Tensor rotate(const torch::Tensor &x, const torch::Tensor &cos,
   return torch::addcmul(x * cos, torch::roll(x, x.size(-1) / 2, -1), signed_sin);
 }
 
-// residual + input @ weight^T in one GEMM (the addition rides in its epilogue)
+// residual + projection(input); without bias or adapters one GEMM (the addition rides in its
+// epilogue)
 torch::Tensor linear_add(const torch::Tensor &residual, const torch::Tensor &input,
-                         const torch::Tensor &weight)
+                         const Linear &projection)
 {
+  if (projection.bias.defined() || !projection.lora.empty()) return residual + projection(input);
   return torch::addmm(residual.reshape({-1, residual.size(-1)}),
-                      input.reshape({-1, input.size(-1)}), weight.t())
+                      input.reshape({-1, input.size(-1)}), projection.weight.t())
       .view(residual.sizes());
+}
+
+struct Attention {
+  torch::Tensor q, k, v;    // [b, heads, t, d]; q and k rotated
+};
+
+// A decoder layer's queries, keys and values for x [b, t, hidden]; q and k lie side by side in
+// the fused projection, so one rotation serves both.
+Attention attention_inputs(const DecoderLayer &layer, const torch::Tensor &x,
+                           const torch::Tensor &cos, const torch::Tensor &signed_sin,
+                           const TextConfig &tc)
+{
+  const std::int64_t b = x.size(0), t = x.size(1);
+  const std::int64_t hq = tc.num_attention_heads, hkv = tc.num_key_value_heads, d = tc.head_dim;
+  const auto qkv = layer.qkv_proj(layer.input_layernorm(x)).split({(hq + hkv) * d, hkv * d}, -1);
+  const auto qk = qkv[0].view({b, t, hq + hkv, d}).transpose(1, 2);
+  const auto rotated = rotate(qk, cos, signed_sin);
+  return {rotated.narrow(1, 0, hq), rotated.narrow(1, hq, hkv),
+          qkv[1].view({b, t, hkv, d}).transpose(1, 2)};
+}
+
+// The rest of a decoder layer after attention: output projection and MLP, each with its residual.
+torch::Tensor layer_output(const DecoderLayer &layer, const torch::Tensor &x,
+                           const torch::Tensor &attn)
+{
+  const std::int64_t b = x.size(0), t = x.size(1);
+  auto out = linear_add(x, attn.transpose(1, 2).reshape({b, t, -1}), layer.o_proj);
+  return linear_add(out, layer.mlp.inner(layer.post_attention_layernorm(out)), layer.mlp.down);
 }
 
 }    // namespace
@@ -491,7 +551,7 @@ torch::Tensor Idefics2Model::decode(const torch::Tensor &embeds, const torch::Te
                                     const torch::Tensor &valid, KVCache &cache) const
 {
   const auto &tc = config_.text;
-  const std::int64_t b = embeds.size(0), t = embeds.size(1);
+  const std::int64_t t = embeds.size(1);
   const std::int64_t start = cache.length, end = start + t;
   if (end > cache.capacity())
     throw std::length_error("the KV cache holds " + std::to_string(cache.capacity()) + " tokens; " +
@@ -523,22 +583,15 @@ torch::Tensor Idefics2Model::decode(const torch::Tensor &embeds, const torch::Te
                .unsqueeze(1);
   }
 
-  const std::int64_t hq = tc.num_attention_heads, hkv = tc.num_key_value_heads, d = tc.head_dim;
   auto x = embeds;
   for (std::size_t i = 0; i < decoder_layers.size(); ++i) {
     const auto &layer = decoder_layers[i];
-    // q and k lie side by side in the fused projection: one rotation for both
-    const auto qkv = torch::linear(layer.input_layernorm(x), layer.qkv_proj)
-                         .split({(hq + hkv) * d, hkv * d}, -1);
-    const auto qk = qkv[0].view({b, t, hq + hkv, d}).transpose(1, 2);
-    const auto rotated = rotate(qk, cos, signed_sin);
-    const auto q = rotated.narrow(1, 0, hq), k = rotated.narrow(1, hq, hkv);
-    cache.key[i].narrow(2, start, t).copy_(k);
-    cache.value[i].narrow(2, start, t).copy_(qkv[1].view({b, t, hkv, d}).transpose(1, 2));
-    const auto attn = attend(q, cache.key[i].narrow(2, 0, end), cache.value[i].narrow(2, 0, end),
+    const auto in = attention_inputs(layer, x, cos, signed_sin, tc);
+    cache.key[i].narrow(2, start, t).copy_(in.k);
+    cache.value[i].narrow(2, start, t).copy_(in.v);
+    const auto attn = attend(in.q, cache.key[i].narrow(2, 0, end), cache.value[i].narrow(2, 0, end),
                              mask, causal, attention);
-    x = linear_add(x, attn.transpose(1, 2).reshape({b, t, hq * d}), layer.o_proj);
-    x = linear_add(x, layer.mlp.inner(layer.post_attention_layernorm(x)), layer.mlp.down);
+    x = layer_output(layer, x, attn);
   }
   cache.length = end;
   return norm(x);
@@ -559,19 +612,36 @@ torch::Tensor Idefics2Model::decode_step(const torch::Tensor &ids, const torch::
   if (tc.sliding_window) allowed = allowed.logical_and(slot.sub(k_slot).lt(*tc.sliding_window));
   const auto mask = cache.valid.logical_and(allowed.unsqueeze(0)).view({b, 1, 1, capacity});
 
-  const std::int64_t hq = tc.num_attention_heads, hkv = tc.num_key_value_heads, d = tc.head_dim;
   for (std::size_t i = 0; i < decoder_layers.size(); ++i) {
     const auto &layer = decoder_layers[i];
-    const auto qkv = torch::linear(layer.input_layernorm(x), layer.qkv_proj)
-                         .split({(hq + hkv) * d, hkv * d}, -1);
-    const auto qk = qkv[0].view({b, 1, hq + hkv, d}).transpose(1, 2);
-    const auto rotated = rotate(qk, cos, signed_sin);
-    const auto q = rotated.narrow(1, 0, hq), k = rotated.narrow(1, hq, hkv);
-    cache.key[i].index_copy_(2, slot, k);
-    cache.value[i].index_copy_(2, slot, qkv[1].view({b, 1, hkv, d}).transpose(1, 2));
-    const auto attn = attend(q, cache.key[i], cache.value[i], mask, false, attention);
-    x = linear_add(x, attn.transpose(1, 2).reshape({b, 1, hq * d}), layer.o_proj);
-    x = linear_add(x, layer.mlp.inner(layer.post_attention_layernorm(x)), layer.mlp.down);
+    const auto in = attention_inputs(layer, x, cos, signed_sin, tc);
+    cache.key[i].index_copy_(2, slot, in.k);
+    cache.value[i].index_copy_(2, slot, in.v);
+    x = layer_output(layer, x, attend(in.q, cache.key[i], cache.value[i], mask, false, attention));
+  }
+  return norm(x);
+}
+
+torch::Tensor Idefics2Model::decode_full(const torch::Tensor &embeds) const
+{
+  const auto &tc = config_.text;
+  const std::int64_t t = embeds.size(1);
+  const auto positions =
+      torch::arange(t, torch::TensorOptions().dtype(torch::kFloat32).device(options_.device()));
+  const auto [cos, signed_sin] =
+      rope_tables((positions.unsqueeze(-1) * inv_freq).view({1, 1, t, -1}), embeds.scalar_type());
+  torch::Tensor mask;
+  bool causal = t > 1;
+  if (tc.sliding_window && t > *tc.sliding_window) {
+    const auto slot = torch::arange(t, positions.options().dtype(torch::kInt64));
+    const auto back = slot.unsqueeze(1) - slot.unsqueeze(0);    // query slot - key slot
+    mask = back.ge(0).logical_and(back.lt(*tc.sliding_window));
+    causal = false;
+  }
+  auto x = embeds;
+  for (const auto &layer : decoder_layers) {
+    const auto in = attention_inputs(layer, x, cos, signed_sin, tc);
+    x = layer_output(layer, x, attend(in.q, in.k, in.v, mask, causal, attention));
   }
   return norm(x);
 }
@@ -587,14 +657,47 @@ torch::Tensor Idefics2Model::forward(const torch::Tensor &input_ids,
 {
   const auto features =
       pixel_values.defined() ? encode_images(pixel_values, pixel_mask) : torch::Tensor();
-  const auto embeds = embed(input_ids, features);
-  const std::int64_t b = input_ids.size(0), t = input_ids.size(1);
-  auto cache = new_cache(b, t);
-  const auto positions =
-      torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(options_.device()))
-          .expand({b, t});
-  const auto valid = torch::ones({b, t}, options_.dtype(torch::kBool));
-  return logits(decode(embeds, positions, valid, cache));
+  return logits(decode_full(embed(input_ids, features)));
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Idefics2Model::checkpoint_tensors() const
+{
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto &parameter : parameters_) {
+    std::int64_t row = 0;
+    for (const auto &[name, rows] : parameter.parts) {
+      named.emplace_back(name, parameter.parts.size() == 1 ? parameter.tensor
+                                                           : parameter.tensor.narrow(0, row, rows));
+      row += rows;
+    }
+  }
+  return named;
+}
+
+std::vector<AdaptableProjection> Idefics2Model::adaptable_projections()
+{
+  std::vector<AdaptableProjection> found;
+  const auto add = [&](Linear &linear, const std::string &group) {
+    for (const auto &parameter : parameters_) {
+      if (!parameter.tensor.is_same(linear.weight)) continue;
+      AdaptableProjection projection{&linear, group, {}};
+      for (const auto &[name, rows] : parameter.parts)    // "....q_proj.weight" -> "....q_proj"
+        projection.modules.emplace_back(name.substr(0, name.size() - 7), rows);
+      found.push_back(std::move(projection));
+      return;
+    }
+  };
+  for (auto &l : vision_layers)
+    for (Linear *linear : {&l.qkv, &l.out_proj, &l.fc1, &l.fc2}) add(*linear, "vision");
+  add(modality_projection.gate_up, "connector");
+  add(modality_projection.down, "connector");
+  for (auto &l : perceiver_layers)
+    for (Linear *linear : {&l.q_proj, &l.kv_proj, &l.o_proj, &l.mlp.gate_up, &l.mlp.down})
+      add(*linear, "connector");
+  for (auto &l : decoder_layers)
+    for (Linear *linear : {&l.qkv_proj, &l.o_proj, &l.mlp.gate_up, &l.mlp.down})
+      add(*linear, "text");
+  return found;
 }
 
 std::int64_t Idefics2Model::decoder_bytes_per_token() const
@@ -602,8 +705,8 @@ std::int64_t Idefics2Model::decoder_bytes_per_token() const
   // every decoder weight once, the final norm and lm_head; one embedding row is negligible
   std::int64_t elements = norm.weight.numel() + lm_head.numel();
   for (const auto &l : decoder_layers)
-    elements += l.input_layernorm.weight.numel() * 2 + l.qkv_proj.numel() + l.o_proj.numel() +
-                l.mlp.gate_up.numel() + l.mlp.down.numel();
+    elements += l.input_layernorm.weight.numel() * 2 + l.qkv_proj.weight.numel() +
+                l.o_proj.weight.numel() + l.mlp.gate_up.weight.numel() + l.mlp.down.weight.numel();
   return elements * static_cast<std::int64_t>(embed_tokens.element_size());
 }
 

@@ -8,6 +8,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace cephalo::models {
@@ -34,9 +36,37 @@ struct KVCache {
   void keep_rows(const torch::Tensor &rows);
 };
 
+// Low-rank adapters (LoRA) on blocks of output rows of one projection: block i (rows
+// [offset, offset + rows) of the weight, e.g. q_proj inside a fused q/k/v matrix) adds
+// scale * b_i a_i dropout(x), with a_i [rank, in] and b_i [rows, rank]. Dropout acts only while
+// autograd records (training), never under NoGradGuard or InferenceMode.
+struct LowRankAdapter {
+  struct Block {
+    std::string module;    // the Hugging Face module path, "model.text_model.layers.0.mlp.up_proj"
+    std::int64_t offset = 0, rows = 0;
+    torch::Tensor a, b;
+  };
+  std::vector<Block> blocks;
+  double scale = 1.0, dropout = 0.0;
+
+  bool empty() const { return blocks.empty(); }
+  // y (the base projection of x) plus the adapters' terms
+  torch::Tensor add_to(const torch::Tensor &x, const torch::Tensor &y) const;
+};
+
 struct Linear {
+  Linear() = default;
+  explicit Linear(torch::Tensor w, torch::Tensor b = {}) : weight(std::move(w)), bias(std::move(b))
+  {
+  }
+
   torch::Tensor weight, bias;    // bias may be undefined
-  torch::Tensor operator()(const torch::Tensor &x) const { return torch::linear(x, weight, bias); }
+  LowRankAdapter lora;           // empty unless LoRA adapts this projection
+  torch::Tensor operator()(const torch::Tensor &x) const
+  {
+    const auto y = torch::linear(x, weight, bias);
+    return lora.empty() ? y : lora.add_to(x, y);
+  }
 };
 
 struct LayerNorm {
@@ -54,7 +84,13 @@ struct RMSNorm {
 
 // down(act(gate(x)) * up(x)); gate and up are one fused matrix [2 * inner, in].
 struct GatedMLP {
-  torch::Tensor gate_up, down;
+  GatedMLP() = default;
+  GatedMLP(Linear g, Linear d, std::string a) :
+      gate_up(std::move(g)), down(std::move(d)), act(std::move(a))
+  {
+  }
+
+  Linear gate_up, down;
   std::string act;
   torch::Tensor operator()(const torch::Tensor &x) const;
   torch::Tensor inner(const torch::Tensor &x) const;    // act(gate(x)) * up(x)
@@ -68,14 +104,28 @@ struct VisionLayer {
 
 struct PerceiverLayer {
   RMSNorm input_latents_norm, input_context_norm, post_attention_layernorm;
-  torch::Tensor q_proj, kv_proj, o_proj;    // k_proj and v_proj fused
+  Linear q_proj, kv_proj, o_proj;    // k_proj and v_proj fused
   GatedMLP mlp;
 };
 
 struct DecoderLayer {
   RMSNorm input_layernorm, post_attention_layernorm;
-  torch::Tensor qkv_proj, o_proj;    // q_proj, k_proj, v_proj fused
+  Linear qkv_proj, o_proj;    // q_proj, k_proj, v_proj fused
   GatedMLP mlp;
+};
+
+// A trainable tensor of the model and the checkpoint tensors it holds: their names and rows
+// along dimension 0, in order (several for fused matrices such as q/k/v, one otherwise).
+struct Parameter {
+  torch::Tensor tensor;
+  std::vector<std::pair<std::string, std::int64_t>> parts;
+};
+
+// A projection that LoRA can adapt: where it sits and the checkpoint modules its rows hold.
+struct AdaptableProjection {
+  Linear *linear = nullptr;
+  std::string group;                                            // "text", "connector" or "vision"
+  std::vector<std::pair<std::string, std::int64_t>> modules;    // module path, rows
 };
 
 class Idefics2Model {
@@ -130,9 +180,24 @@ class Idefics2Model {
 
   torch::Tensor logits(const torch::Tensor &hidden) const;    // lm_head, [.., vocab] fp32
 
-  // Full forward without a cache (for checks against references): logits [batch, T, vocab].
+  // The decoder over whole sequences from position 0, without a cache: causal attention (within
+  // the sliding window), so right padding never reaches the real tokens before it. The training
+  // forward (differentiable: nothing is written in place). Returns the final-normed hidden
+  // states [batch, T, hidden].
+  torch::Tensor decode_full(const torch::Tensor &embeds) const;
+
+  // Full forward without a cache (for checks against references, and training):
+  // logits [batch, T, vocab].
   torch::Tensor forward(const torch::Tensor &input_ids, const torch::Tensor &pixel_values,
                         const torch::Tensor &pixel_mask) const;
+
+  // Every tensor of the model once (the tied lm_head is the embeddings), in checkpoint order.
+  const std::vector<Parameter> &parameters() const { return parameters_; }
+  // The checkpoint tensors by Hugging Face name, fused matrices split back into their parts
+  // (views), in checkpoint order: what model.safetensors holds.
+  std::vector<std::pair<std::string, torch::Tensor>> checkpoint_tensors() const;
+  // The projections LoRA may adapt, with their module paths.
+  std::vector<AdaptableProjection> adaptable_projections();
 
   std::int64_t parameter_count() const { return parameter_count_; }
   std::int64_t decoder_bytes_per_token() const;    // weight bytes one decode step reads
@@ -166,6 +231,7 @@ class Idefics2Model {
   torch::Tensor lm_head;
   torch::Tensor inv_freq;    // RoPE, fp32 on the device
   std::int64_t parameter_count_ = 0;
+  std::vector<Parameter> parameters_;
 };
 
 // Attention of q [B, Hq, L, d] over k, v [B, Hkv, S, d] (grouped-query when Hkv < Hq) with an

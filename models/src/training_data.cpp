@@ -1,0 +1,117 @@
+// Training data: JSONL records checked line by line, tokenized in the Idefics2 chat layout, and
+// the seeded order in which training visits them.
+#include "training_data.h"
+
+#include "cephalo/models/prompt.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+
+namespace cephalo::models {
+namespace fs = std::filesystem;
+
+std::vector<TrainingRecord> read_training_records(const fs::path &jsonl)
+{
+  std::ifstream in(jsonl, std::ios::binary);
+  if (!in) throw TrainingError(jsonl.string() + ": cannot be opened");
+  std::vector<TrainingRecord> records;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string where = jsonl.string() + ":" + std::to_string(number);
+    nlohmann::json document;
+    try {
+      document = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception &e) {
+      throw TrainingError(where + ": not valid JSON (" + e.what() + ")");
+    }
+    if (!document.is_object()) throw TrainingError(where + ": not a JSON object");
+    const auto text = [&](const char *key, bool required) -> std::string {
+      const auto it = document.find(key);
+      if (it == document.end() || it->is_null()) {
+        if (required) throw TrainingError(where + ": no \"" + std::string(key) + "\" field");
+        return {};
+      }
+      if (!it->is_string())
+        throw TrainingError(where + ": \"" + std::string(key) + "\" is not a string");
+      if (required && it->get<std::string>().empty())
+        throw TrainingError(where + ": \"" + std::string(key) + "\" is empty");
+      return it->get<std::string>();
+    };
+    TrainingRecord record;
+    record.where = where;
+    const fs::path image = text("image", true);
+    record.image = image.is_absolute() ? image : jsonl.parent_path() / image;
+    record.query = text("query", true);
+    record.answer = text("answer", true);
+    record.source = text("source", false);
+    if (!fs::is_regular_file(record.image))
+      throw TrainingError(where + ": image " + record.image.string() + " does not exist");
+    records.push_back(std::move(record));
+  }
+  if (records.empty()) throw TrainingError(jsonl.string() + ": no records");
+  return records;
+}
+
+namespace {
+
+std::string user_turn(const std::string &query)
+{
+  return idefics2_chat({{"user", query, 1}}, /*add_generation_prompt=*/true);
+}
+
+}    // namespace
+
+std::vector<int> prompt_ids(const std::string &query, const Tokenizer &tokenizer, int image_seq_len,
+                            bool image_splitting)
+{
+  return tokenizer.encode(expand_image_tokens(user_turn(query), image_seq_len, image_splitting));
+}
+
+Example make_example(const TrainingRecord &record, std::size_t index, const Tokenizer &tokenizer,
+                     int image_seq_len, bool image_splitting, int max_length)
+{
+  if (tokenizer.token_id(kEndOfUtterance) < 0)
+    throw TrainingError(record.where + ": the tokenizer has no " + std::string(kEndOfUtterance) +
+                        " token to end answers with");
+  // the chat template's text of the whole exchange, without the newline after the answer
+  std::string full =
+      idefics2_chat({{"user", record.query, 1}, {"assistant", record.answer, 0}}, false);
+  full.pop_back();
+  Example example;
+  example.record = index;
+  example.ids = tokenizer.encode(expand_image_tokens(full, image_seq_len, image_splitting));
+  const auto prompt = prompt_ids(record.query, tokenizer, image_seq_len, image_splitting);
+  // the answer starts where the tokens stop being those of the prompt alone
+  const auto split =
+      std::mismatch(prompt.begin(), prompt.end(), example.ids.begin(), example.ids.end());
+  example.answer_start = static_cast<int>(split.second - example.ids.begin());
+  if (example.answer_start >= static_cast<int>(example.ids.size()))
+    throw TrainingError(record.where + ": the answer adds no tokens to the prompt");
+  if (static_cast<int>(example.ids.size()) > max_length)
+    throw TrainingError(record.where + ": " + std::to_string(example.ids.size()) +
+                        " tokens with the image, more than the model's " +
+                        std::to_string(max_length) + " positions");
+  return example;
+}
+
+std::size_t RecordOrder::at(std::uint64_t sample)
+{
+  const std::uint64_t epoch = sample / records_;
+  if (epoch != epoch_) {
+    order_.resize(records_);
+    for (std::size_t i = 0; i < records_; ++i) order_[i] = i;
+    std::mt19937_64 rng(seed_ * 0x9E3779B97F4A7C15ull + epoch + 1);
+    // Fisher-Yates with the generator's raw output: std::shuffle's use of it differs between
+    // standard libraries
+    for (std::size_t i = records_; i > 1; --i) std::swap(order_[i - 1], order_[rng() % i]);
+    epoch_ = epoch;
+  }
+  return order_[sample % records_];
+}
+
+}    // namespace cephalo::models

@@ -1,0 +1,46 @@
+// Training examples: records tokenized in the Idefics2 chat layout with the answer's tokens
+// marked, and the per-epoch order of the records (internal to models/).
+#pragma once
+
+#include "cephalo/models/tokenizer.h"
+#include "cephalo/models/training.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace cephalo::models {
+
+struct Example {
+  std::vector<int>
+      ids;    // BOS, the prompt with image tokens expanded, the answer, <end_of_utterance>
+  int answer_start = 0;      // ids[answer_start:] are the answer: the tokens the loss is taken on
+  std::size_t record = 0;    // index into the records
+};
+
+// "User:<image>{query}<end_of_utterance>\nAssistant:" as the runtime lays out a one-image chat,
+// then " {answer}<end_of_utterance>" as the chat template writes the assistant's turn. Throws
+// TrainingError naming the record when the tokenizer has no <end_of_utterance> or the text is
+// longer than max_length tokens.
+Example make_example(const TrainingRecord &record, std::size_t index, const Tokenizer &tokenizer,
+                     int image_seq_len, bool image_splitting, int max_length);
+
+// The prompt token ids alone (what generation starts from).
+std::vector<int> prompt_ids(const std::string &query, const Tokenizer &tokenizer, int image_seq_len,
+                            bool image_splitting);
+
+// Which record is sample number `sample` counted from the start of training: epochs follow each
+// other, each in its own order, a shuffle seeded by (seed, epoch). The same for every run, so
+// that a resumed run sees the records that a run without a stop would have seen.
+class RecordOrder {
+ public:
+  RecordOrder(std::size_t records, std::uint64_t seed) : records_(records), seed_(seed) {}
+  std::size_t at(std::uint64_t sample);
+
+ private:
+  std::size_t records_;
+  std::uint64_t seed_;
+  std::uint64_t epoch_ = ~std::uint64_t{0};
+  std::vector<std::size_t> order_;
+};
+
+}    // namespace cephalo::models

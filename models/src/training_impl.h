@@ -1,0 +1,71 @@
+// The trainer's state (internal to models/; tests reach the model and the optimizer through it).
+#pragma once
+
+#include "cephalo/models/image_processor.h"
+#include "cephalo/models/tokenizer.h"
+#include "cephalo/models/training.h"
+#include "idefics2_model.h"
+#include "lora.h"
+#include "training_data.h"
+
+#include <torch/torch.h>
+
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <set>
+
+namespace cephalo::models {
+
+// A tensor AdamW updates: the model's tensor (fused matrices whole), its checkpoint parts, and
+// fp32 master weights (when the model computes in a narrower dtype) and moments.
+struct TrainableTensor {
+  torch::Tensor param;
+  std::vector<std::pair<std::string, std::int64_t>> parts;
+  torch::Tensor master, exp_avg, exp_avg_sq;
+  bool decay = true;
+
+  const torch::Tensor &weights() const { return master.defined() ? master : param; }
+};
+
+// A padded micro-batch on the device: right-padded ids, the images, and where the loss looks.
+struct MicroBatch {
+  torch::Tensor ids;    // [b, T]
+  torch::Tensor pixels, pixel_mask;
+  torch::Tensor positions;    // flat indices into [b * T] whose next token is an answer token
+  torch::Tensor targets;      // [n] those next tokens
+  int samples = 0, tokens = 0;
+};
+
+struct Trainer::Impl {
+  TrainOptions options;
+  std::vector<TrainingRecord> records, eval_records;
+  std::vector<Example> examples, eval_examples;
+  std::optional<Tokenizer> tokenizer;
+  ImageProcessorConfig processor;
+  Idefics2Config config;
+  std::filesystem::path assets_dir;
+  torch::Device device = torch::kCPU;
+  torch::Dtype dtype = torch::kFloat32;
+  std::unique_ptr<Idefics2Model> model;
+  std::optional<LoraSpec> lora;
+  std::vector<LoraModule> lora_modules;
+  std::vector<TrainableTensor> trainable;
+  bool images_train = false;    // vision tower or connector has trainable tensors
+  std::set<int> stop_ids;
+  int pad_id = 0;
+  std::unique_ptr<RecordOrder> order;
+  int step = 0, total = 0;
+  std::string threads;
+  std::ofstream metrics;
+
+  MicroBatch make_batch(const std::vector<const Example *> &batch,
+                        const std::vector<TrainingRecord> &from) const;
+  // Summed cross-entropy over the batch's answer tokens (differentiable).
+  torch::Tensor loss_sum(const MicroBatch &batch) const;
+  torch::Tensor image_features(const MicroBatch &batch) const;
+  void save_state(const std::filesystem::path &dir) const;
+  void load_state(const std::filesystem::path &dir);
+};
+
+}    // namespace cephalo::models
