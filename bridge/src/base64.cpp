@@ -1,5 +1,5 @@
 // Base64 for data URIs (see base64.h).
-#include "base64.h"
+#include "cephalo/bridge/base64.h"
 
 #include <array>
 #include <cstdint>

@@ -3,7 +3,7 @@
 // (synchronous in shape, with timeouts), and borrows a Client from a pool for its calls.
 #include "cephalo/bridge/http_front.h"
 
-#include "base64.h"
+#include "cephalo/bridge/base64.h"
 #include "cephalo/bridge/client.h"
 
 #include <boost/asio/io_context.hpp>

@@ -45,6 +45,13 @@ class Fields {
       value = n;
     }
   }
+  void boolean(const char *key, bool &value) const
+  {
+    if (const json *v = find(key)) {
+      if (!v->is_boolean()) bad(name(key), "must be true or false");
+      value = v->get<bool>();
+    }
+  }
   void number(const char *key, double &value, double min, double max, bool min_open = false) const
   {
     if (const json *v = find(key)) {
@@ -69,9 +76,40 @@ RequestType parse_type(const std::string &name)
   if (name == "info") return RequestType::Info;
   if (name == "health") return RequestType::Health;
   if (name == "cancel") return RequestType::Cancel;
-  throw ProtocolError("unknown_type",
-                      "type '" + name +
-                          "' is not known; expected describe, generate, info, health or cancel");
+  if (name == "design") return RequestType::Design;
+  throw ProtocolError("unknown_type", "type '" + name +
+                                          "' is not known; expected describe, generate, info, "
+                                          "health, cancel or design");
+}
+
+Request parse_design(Request r, const Fields &body, Envelope &envelope, const ServerLimits &limits)
+{
+  DesignParams &d = r.design;
+  body.text("text", d.text);
+  if (d.text.size() > limits.max_prompt_chars)
+    throw ProtocolError("too_large", "body.text has " + std::to_string(d.text.size()) +
+                                         " characters; the limit is " +
+                                         std::to_string(limits.max_prompt_chars));
+  if (const json *spec = body.find("spec")) {
+    if (!spec->is_object()) bad("body.spec", "must be a DesignSpec object");
+    d.spec = *spec;
+  }
+  long long rounds = d.rounds;
+  body.integer("rounds", rounds, 1, 10);
+  d.rounds = static_cast<int>(rounds);
+  body.text("format", d.format);
+  if (d.format != "stl" && d.format != "3mf") bad("body.format", "must be 'stl' or '3mf'");
+  body.boolean("critique", d.critique);
+  body.boolean("preview", d.preview);
+  if (envelope.attachments.size() > 1)
+    bad("attachments",
+        "a design takes at most one image, not " + std::to_string(envelope.attachments.size()));
+  r.images = std::move(envelope.attachments);
+  if (!d.spec.is_null() && (!d.text.empty() || !r.images.empty()))
+    bad("body.spec", "a spec is built as it is: give it without text or an image");
+  if (d.spec.is_null() && d.text.empty() && r.images.empty())
+    bad("body.text", "a design needs text, a spec or an image attachment to describe");
+  return r;
 }
 
 }    // namespace
@@ -89,6 +127,8 @@ std::string_view type_name(RequestType type)
     return "health";
   case RequestType::Cancel:
     return "cancel";
+  case RequestType::Design:
+    return "design";
   }
   return "?";
 }
@@ -102,6 +142,7 @@ json ServerLimits::to_json() const
           {"max_prompt_chars", max_prompt_chars},
           {"max_new_tokens", max_new_tokens},
           {"queue_depth", queue_depth},
+          {"design_queue_depth", design_queue_depth},
           {"max_batch", max_batch},
           {"batch_wait_ms", batch_wait_ms}};
 }
@@ -134,6 +175,7 @@ Request parse_request(Envelope &&envelope, const ServerLimits &limits, std::stri
     if (r.target.empty()) bad("body.target", "must name the id of the request to cancel");
     return r;
   }
+  if (r.type == RequestType::Design) return parse_design(std::move(r), body, envelope, limits);
   if (r.type != RequestType::Describe && r.type != RequestType::Generate) return r;
 
   const json *prompt = body.find("prompt");
@@ -201,7 +243,8 @@ Envelope make_request(Request &&request)
   auto images = std::move(request.images);
   request.images.clear();
   Envelope e = make_request(static_cast<const Request &>(request));
-  if (request.type == RequestType::Describe) e.attachments = std::move(images);
+  if (request.type == RequestType::Describe || request.type == RequestType::Design)
+    e.attachments = std::move(images);
   return e;
 }
 
@@ -223,6 +266,16 @@ Envelope make_request(const Request &request)
     if (!request.system.empty()) e.body["system"] = request.system;
     if (!p.stop.empty()) e.body["stop"] = p.stop;
     if (request.type == RequestType::Describe) e.attachments = request.images;
+  }
+  if (request.type == RequestType::Design) {
+    const auto &d = request.design;
+    e.body = {{"rounds", d.rounds},
+              {"format", d.format},
+              {"critique", d.critique},
+              {"preview", d.preview}};
+    if (!d.text.empty()) e.body["text"] = d.text;
+    if (!d.spec.is_null()) e.body["spec"] = d.spec;
+    e.attachments = request.images;
   }
   return e;
 }
@@ -257,6 +310,7 @@ Envelope make_reply(const Reply &reply)
   if (reply.status != "ok")
     e.header["error"] = {{"code", reply.error_code}, {"message", reply.error_message}};
   e.body = reply.body;
+  e.attachments = reply.attachments;
   return e;
 }
 
@@ -289,14 +343,16 @@ Reply parse_reply(const Envelope &envelope)
     r.error_message = error->value("message", "");
   }
   r.body = envelope.body;
+  r.attachments = envelope.attachments;
   return r;
 }
 
-json first_json_object(const std::string &text)
+std::string_view first_json_text(std::string_view text, char open)
 {
-  for (std::size_t start = text.find('{'); start != std::string::npos;
-       start = text.find('{', start + 1)) {
-    // the shortest balanced {...} from here that parses
+  const char close = open == '[' ? ']' : '}';
+  for (std::size_t start = text.find(open); start != std::string_view::npos;
+       start = text.find(open, start + 1)) {
+    // the shortest balanced span from here that parses
     int depth = 0;
     bool in_string = false;
     for (std::size_t i = start; i < text.size(); ++i) {
@@ -308,19 +364,24 @@ json first_json_object(const std::string &text)
           in_string = false;
         continue;
       }
-      if (c == '"')
+      if (c == '"') {
         in_string = true;
-      else if (c == '{')
+      } else if (c == open) {
         ++depth;
-      else if (c == '}' && --depth == 0) {
-        json value = json::parse(text.begin() + static_cast<std::ptrdiff_t>(start),
-                                 text.begin() + static_cast<std::ptrdiff_t>(i) + 1, nullptr, false);
-        if (!value.is_discarded() && value.is_object()) return value;
+      } else if (c == close && --depth == 0) {
+        const std::string_view span = text.substr(start, i + 1 - start);
+        if (json::accept(span)) return span;
         break;
       }
     }
   }
-  return json::object();
+  return {};
+}
+
+json first_json_object(const std::string &text)
+{
+  const std::string_view span = first_json_text(text, '{');
+  return span.empty() ? json::object() : json::parse(span);
 }
 
 }    // namespace cephalo::bridge

@@ -1,8 +1,11 @@
 // cephalo-serve's core (see server.h): the I/O thread owns the ROUTER socket and answers info,
 // health, cancel and every refusal at once; the worker thread takes batches from the bounded
-// queue, runs them on the backend, and hands replies back through an inproc socket.
+// queue, runs them on the backend, and hands replies back through an inproc socket. `design`
+// requests have a queue and a worker thread of their own (a design takes seconds to minutes and
+// asks the model questions itself), so they never hold up the I/O thread or the model's batches.
 #include "cephalo/bridge/server.h"
 
+#include "cephalo/bridge/curve.h"
 #include "cephalo/bridge/zmq_io.h"
 #include "image_header.h"
 
@@ -47,8 +50,10 @@ struct Server::Impl {
   std::unique_ptr<Backend> backend;
   zmq::context_t context;
   zmq::socket_t router{context, zmq::socket_type::router};
-  zmq::socket_t wake_in{context, zmq::socket_type::pair};     // I/O thread
-  zmq::socket_t wake_out{context, zmq::socket_type::pair};    // worker thread
+  zmq::socket_t wake_in{context, zmq::socket_type::pair};            // I/O thread
+  zmq::socket_t wake_out{context, zmq::socket_type::pair};           // worker thread
+  zmq::socket_t design_wake_in{context, zmq::socket_type::pair};     // I/O thread
+  zmq::socket_t design_wake_out{context, zmq::socket_type::pair};    // design worker thread
   std::string endpoint;
 
   std::mutex mutex;
@@ -58,6 +63,12 @@ struct Server::Impl {
   std::vector<Outgoing> outbox;
   std::atomic<bool> stopping{false};
   bool worker_finished = false;
+  // design requests: their own queue and worker (only with a handler)
+  std::deque<Pending> design_queue;
+  std::condition_variable design_ready;
+  bool design_running = false;
+  bool design_finished = true;
+  ClientOptions self_client;    // how the design handler reaches this server
 
   // CURVE: the ZAP handler admits the listed client keys (runs while the server object lives)
   zmq::socket_t zap{context, zmq::socket_type::rep};
@@ -103,6 +114,7 @@ struct Server::Impl {
   void handle(std::vector<std::string> frames);
   void flush_outbox();
   void work();
+  void design_work();
 };
 
 Server::Server(ServerOptions options, std::unique_ptr<Backend> backend) :
@@ -139,10 +151,29 @@ Server::Server(ServerOptions options, std::unique_ptr<Backend> backend) :
              static_cast<std::int64_t>(impl_->options.limits.message.max_message_bytes));
   router.bind(impl_->options.bind);
   impl_->endpoint = router.get(zmq::sockopt::last_endpoint);
+  if (o.design_handler) {
+    // the design handler is a client of this server; with CURVE it gets a key pair of its own
+    auto &self = impl_->self_client;
+    self.endpoint = impl_->endpoint;
+    if (const auto any = self.endpoint.find("//0.0.0.0:"); any != std::string::npos)
+      self.endpoint.replace(any + 2, 7, "127.0.0.1");
+    if (!o.curve_secret_key.empty()) {
+      const CurveKeyPair own = generate_curve_keypair();
+      std::string binary(32, '\0');
+      zmq_z85_decode(reinterpret_cast<std::uint8_t *>(binary.data()), own.public_key.c_str());
+      impl_->admitted.insert(binary);
+      self.curve_server_key = curve_public_of(o.curve_secret_key);
+      self.curve_public_key = own.public_key;
+      self.curve_secret_key = own.secret_key;
+    }
+    impl_->design_finished = false;
+  }
   const std::string wake =
       "inproc://cephalo-serve-wake-" + std::to_string(reinterpret_cast<std::uintptr_t>(this));
   impl_->wake_in.bind(wake);
   impl_->wake_out.connect(wake);
+  impl_->design_wake_in.bind(wake + "-design");
+  impl_->design_wake_out.connect(wake + "-design");
   // last, so that a constructor that throws leaves no thread behind
   if (!o.curve_secret_key.empty())
     impl_->zap_thread = std::thread([impl = impl_.get()] { impl->authenticate(); });
@@ -189,6 +220,7 @@ void Server::stop()
 {
   impl_->stopping = true;
   impl_->ready.notify_all();
+  impl_->design_ready.notify_all();
 }
 
 void Server::Impl::handle(std::vector<std::string> frames)
@@ -243,6 +275,7 @@ void Server::Impl::handle(std::vector<std::string> frames)
                   {"backend", backend->kind()},
                   {"version", "0.1.0"},
                   {"protocol_versions", {kProtocolVersion}},
+                  {"design", static_cast<bool>(options.design_handler)},
                   {"limits", options.limits.to_json()}};
     answer_now(route, reply, "info");
     return;
@@ -250,7 +283,9 @@ void Server::Impl::handle(std::vector<std::string> frames)
     const std::lock_guard lock(mutex);
     reply.body = {{"state", stopping ? "draining" : "serving"},
                   {"queued", queue.size()},
-                  {"running", running.size()}};
+                  {"running", running.size()},
+                  {"designs_queued", design_queue.size()},
+                  {"designs_running", design_running ? 1 : 0}};
     answer_now(route, reply, "health");
     return;
   }
@@ -258,12 +293,13 @@ void Server::Impl::handle(std::vector<std::string> frames)
     bool queued = false, found = false;
     {
       const std::lock_guard lock(mutex);
-      for (auto it = queue.begin(); it != queue.end(); ++it)
-        if (it->request.id == request.target) {
-          queue.erase(it);
-          queued = found = true;
-          break;
-        }
+      for (auto *waiting : {&queue, &design_queue})
+        for (auto it = waiting->begin(); !found && it != waiting->end(); ++it)
+          if (it->request.id == request.target) {
+            waiting->erase(it);
+            queued = found = true;
+            break;
+          }
       if (!found)
         if (const auto it = running.find(request.target); it != running.end()) {
           it->second->store(true);
@@ -282,6 +318,16 @@ void Server::Impl::handle(std::vector<std::string> frames)
     answer_now(route, reply, "cancel");
     return;
   }
+  case RequestType::Design:
+    if (!options.design_handler) {
+      answer_now(route,
+                 error_reply(id, "unsupported",
+                             "this server does not take design requests (cephalo-serve was built "
+                             "without agents/)"),
+                 "design");
+      return;
+    }
+    break;
   case RequestType::Describe:
   case RequestType::Generate:
     break;
@@ -290,6 +336,8 @@ void Server::Impl::handle(std::vector<std::string> frames)
   std::string identity(type_name(request.type));
   identity += '\0' + request.system + '\0' + request.prompt;
   for (const auto &image : request.images) identity += '\0' + std::to_string(image.size());
+  if (request.type == RequestType::Design)
+    identity += '\0' + request.design.text + '\0' + request.design.spec.dump();
   const std::size_t fingerprint = std::hash<std::string>{}(identity);
   if (const auto retry = routes.find(id); retry != routes.end()) {
     if (fingerprints[id] != fingerprint) {
@@ -300,10 +348,14 @@ void Server::Impl::handle(std::vector<std::string> frames)
     retry->second = route;    // the same request again, from a reconnected client
     return;
   }
+  const bool design = request.type == RequestType::Design;
   {
     const std::lock_guard lock(mutex);
-    if (queue.size() >= options.limits.queue_depth) {
-      const auto depth = queue.size();
+    auto &waiting = design ? design_queue : queue;
+    const std::size_t depth_limit =
+        design ? options.limits.design_queue_depth : options.limits.queue_depth;
+    if (waiting.size() >= depth_limit) {
+      const auto depth = waiting.size();
       send(route,
            error_reply(id, "busy", "the queue is full (" + std::to_string(depth) + " waiting)"));
       log(id, type_name(request.type), error_reply(id, "busy", ""), 0, 0);
@@ -313,11 +365,73 @@ void Server::Impl::handle(std::vector<std::string> frames)
     pending.received = Clock::now();
     pending.deadline = pending.received + std::chrono::milliseconds(request.deadline_ms);
     pending.request = std::move(request);
-    queue.push_back(std::move(pending));
+    waiting.push_back(std::move(pending));
   }
   routes[id] = route;
   fingerprints[id] = fingerprint;
-  ready.notify_one();
+  (design ? design_ready : ready).notify_one();
+}
+
+void Server::Impl::design_work()
+{
+  for (;;) {
+    Pending p;
+    {
+      std::unique_lock lock(mutex);
+      design_ready.wait(lock, [&] { return stopping || !design_queue.empty(); });
+      if (stopping) break;
+      p = std::move(design_queue.front());
+      design_queue.pop_front();
+      running[p.request.id] = p.cancelled;
+      design_running = true;
+    }
+    const auto start = Clock::now();
+    const std::string &id = p.request.id;
+    Reply reply;
+    if (start > p.deadline) {
+      reply = error_reply(id, "deadline", "the deadline passed while the request was queued");
+    } else {
+      DesignContext context;
+      context.model = self_client;
+      const auto deadline = p.deadline;
+      const auto cancelled = p.cancelled;
+      context.should_stop = [this, deadline, cancelled] {
+        return stopping.load() || cancelled->load() || Clock::now() > deadline;
+      };
+      try {
+        reply = options.design_handler(p.request, context);
+      } catch (const std::exception &e) {
+        reply = error_reply(id, "backend_error", std::string("the design failed: ") + e.what());
+      }
+      // a design that gave up because it was told to is answered for the reason it was told
+      if (!reply.ok() && context.should_stop()) {
+        if (p.cancelled->load())
+          reply = error_reply(id, "cancelled", "cancelled while running");
+        else if (stopping)
+          reply = error_reply(id, "shutting_down", "the server stopped while the design ran");
+        else
+          reply = error_reply(id, "deadline", "the deadline passed while running");
+      }
+    }
+    const auto end = Clock::now();
+    reply.id = id;
+    if (reply.ok() && reply.body.is_object())
+      reply.body["timing"] = {{"queue_ms", ms_between(p.received, start)},
+                              {"total_ms", ms_between(p.received, end)}};
+    {
+      const std::lock_guard lock(mutex);
+      running.erase(id);
+      design_running = false;
+      outbox.push_back({std::move(reply), "design", p.received, ms_between(p.received, start),
+                        ms_between(start, end)});
+    }
+    design_wake_out.send(zmq::str_buffer("r"), zmq::send_flags::dontwait);
+  }
+  {
+    const std::lock_guard lock(mutex);
+    design_finished = true;
+  }
+  design_wake_out.send(zmq::str_buffer("f"), zmq::send_flags::dontwait);
 }
 
 void Server::Impl::flush_outbox()
@@ -433,11 +547,15 @@ void Server::run()
 {
   auto &impl = *impl_;
   std::thread worker([&] { impl.work(); });
+  std::thread design_worker;
+  if (impl.options.design_handler) design_worker = std::thread([&] { impl.design_work(); });
   zmq::pollitem_t items[] = {{impl.router.handle(), 0, ZMQ_POLLIN, 0},
-                             {impl.wake_in.handle(), 0, ZMQ_POLLIN, 0}};
+                             {impl.wake_in.handle(), 0, ZMQ_POLLIN, 0},
+                             {impl.design_wake_in.handle(), 0, ZMQ_POLLIN, 0}};
   const auto drain_wakes = [&] {
     zmq::message_t message;
     while (impl.wake_in.recv(message, zmq::recv_flags::dontwait)) {}
+    while (impl.design_wake_in.recv(message, zmq::recv_flags::dontwait)) {}
   };
   bool drained = false;
   for (;;) {
@@ -449,8 +567,11 @@ void Server::run()
       {
         const std::lock_guard lock(impl.mutex);
         left.swap(impl.queue);
+        for (auto &p : impl.design_queue) left.push_back(std::move(p));
+        impl.design_queue.clear();
       }
       impl.ready.notify_all();
+      impl.design_ready.notify_all();
       for (const auto &p : left)
         if (const auto route = impl.routes.find(p.request.id); route != impl.routes.end()) {
           impl.answer_now(route->second,
@@ -462,15 +583,15 @@ void Server::run()
     }
     if (drained) {
       const std::lock_guard lock(impl.mutex);
-      if (impl.worker_finished && impl.outbox.empty()) break;
+      if (impl.worker_finished && impl.design_finished && impl.outbox.empty()) break;
     }
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(drained ? 10 : 100));
+      zmq::poll(items, 3, std::chrono::milliseconds(drained ? 10 : 100));
     } catch (const zmq::error_t &e) {
       if (e.num() != EINTR) throw;
       continue;    // a signal interrupted the wait; stop() says whether to go on
     }
-    if (items[1].revents & ZMQ_POLLIN) drain_wakes();
+    if ((items[1].revents | items[2].revents) & ZMQ_POLLIN) drain_wakes();
     impl.flush_outbox();
     if (items[0].revents & ZMQ_POLLIN) {
       // a burst at a time, so that replies are not starved by a flood of requests
@@ -493,6 +614,7 @@ void Server::run()
     }
   }
   worker.join();
+  if (design_worker.joinable()) design_worker.join();
   drain_wakes();
   impl.flush_outbox();
 }

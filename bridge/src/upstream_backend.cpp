@@ -3,7 +3,7 @@
 // short runs: synchronous in shape, with a deadline and cancellation.
 #include "cephalo/bridge/upstream_backend.h"
 
-#include "base64.h"
+#include "cephalo/bridge/base64.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>

@@ -3,11 +3,17 @@
 // running batch finish, exit 0.
 //
 //   cephalo serve --model DIR [--bind tcp://127.0.0.1:5555] [--device cuda]
+//
+// Built with agents/, it also answers `design` requests (agents/design_service.h): the design
+// loop runs on the server's design worker and asks this same server's model as a client.
 #include "cephalo/bridge/curve.h"
 #include "cephalo/bridge/http_front.h"
 #include "cephalo/bridge/model_backend.h"
 #include "cephalo/bridge/server.h"
 #include "cephalo/bridge/upstream_backend.h"
+#ifdef CEPHALO_SERVE_DESIGN
+#include "cephalo/agents/design_service.h"
+#endif
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -50,6 +56,7 @@ const char *kUsage =
     "  --quiet                 no line per request\n"
     "  --curve-key FILE        encrypt with CURVE: the server's secret key file (from keygen)\n"
     "  --curve-clients FILE    the public keys of the clients admitted, one per line\n"
+    "  --design-queue N        design requests waiting at most (default 4); more are busy\n"
     "\n"
     "       cephalo serve keygen NAME   writes a CURVE key pair NAME.key (secret) and NAME.pub\n";
 
@@ -129,6 +136,8 @@ int main(int argc, char **argv)
       curve_key = value();
     else if (a == "--curve-clients")
       curve_clients = value();
+    else if (a == "--design-queue")
+      options.limits.design_queue_depth = static_cast<std::size_t>(whole(a, value(), 1, 1000));
     else if (a == "--upstream")
       upstream = value();
     else if (a == "--upstream-model")
@@ -167,6 +176,9 @@ int main(int argc, char **argv)
     auto backend = !upstream.empty() ? make_upstream_backend(upstream, upstream_model, upstream_key)
                    : echo            ? make_echo_backend()
                                      : make_model_backend(model, backend_options);
+#ifdef CEPHALO_SERVE_DESIGN
+    options.design_handler = cephalo::agents::answer_design_request;
+#endif
     Server server(options, std::move(backend));
     std::unique_ptr<HttpFront> front;
     if (http_port >= 0) {

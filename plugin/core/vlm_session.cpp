@@ -32,36 +32,12 @@ double ms_between(Clock::time_point from, Clock::time_point to)
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
-// The first balanced open...close span in `text` that parses as JSON of the wanted kind.
-std::optional<ordered_json> first_json(const std::string &text, char open, char close)
+// The first {...} or [...] in `text` that is valid JSON, keeping the order of object fields.
+std::optional<ordered_json> first_json(const std::string &text, char open)
 {
-  for (std::size_t start = text.find(open); start != std::string::npos;
-       start = text.find(open, start + 1)) {
-    int depth = 0;
-    bool in_string = false;
-    for (std::size_t i = start; i < text.size(); ++i) {
-      const char c = text[i];
-      if (in_string) {
-        if (c == '\\')
-          ++i;
-        else if (c == '"')
-          in_string = false;
-        continue;
-      }
-      if (c == '"') {
-        in_string = true;
-      } else if (c == open) {
-        ++depth;
-      } else if (c == close && --depth == 0) {
-        ordered_json value = ordered_json::parse(text.begin() + static_cast<std::ptrdiff_t>(start),
-                                                 text.begin() + static_cast<std::ptrdiff_t>(i) + 1,
-                                                 nullptr, false);
-        if (!value.is_discarded()) return value;
-        break;
-      }
-    }
-  }
-  return std::nullopt;
+  const std::string_view span = bridge::first_json_text(text, open);
+  if (span.empty()) return std::nullopt;
+  return ordered_json::parse(span);
 }
 
 bool as_number(const ordered_json &value, double &out)
@@ -102,12 +78,12 @@ std::vector<double> parse_answer_values(const std::string &text,
   };
 
   if (!names.empty()) {
-    if (auto object = first_json(text, '{', '}'); object && object->is_object())
+    if (auto object = first_json(text, '{'); object && object->is_object())
       for (std::size_t i = 0; i < names.size(); ++i)
         if (auto it = object->find(names[i]); it != object->end()) put(i, *it);
-  } else if (auto array = first_json(text, '[', ']'); array && array->is_array()) {
+  } else if (auto array = first_json(text, '['); array && array->is_array()) {
     for (std::size_t i = 0; i < array->size(); ++i) put(i, (*array)[i]);
-  } else if (auto object = first_json(text, '{', '}'); object && object->is_object()) {
+  } else if (auto object = first_json(text, '{'); object && object->is_object()) {
     std::size_t i = 0;
     for (const auto &item : object->items()) put(i++, item.value());
   }

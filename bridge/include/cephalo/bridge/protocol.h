@@ -7,11 +7,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cephalo::bridge {
 
-enum class RequestType { Describe, Generate, Info, Health, Cancel };
+enum class RequestType { Describe, Generate, Info, Health, Cancel, Design };
 
 std::string_view type_name(RequestType type);
 
@@ -25,12 +26,24 @@ struct GenerationParams {
   bool json_fields = false;    // format: json
 };
 
+// A `design` request's body (PROTOCOL.md): what to build, and how. The bridge checks the types;
+// what the text or spec means is for the server's design handler (agents/) to judge.
+struct DesignParams {
+  std::string text;              // the design in words; with an image, a hint
+  nlohmann::json spec;           // a DesignSpec object; null when not given
+  int rounds = 3;                // build rounds at most
+  std::string format = "stl";    // stl or 3mf
+  bool critique = false;         // ask the model to critique each preview
+  bool preview = true;           // send the preview PNG back
+};
+
 struct ServerLimits {
   Limits message;    // frames, JSON, attachments
   std::int64_t max_image_pixels = 16 << 20;
   std::size_t max_prompt_chars = 32768;
   int max_new_tokens = 1024;
   std::size_t queue_depth = 64;
+  std::size_t design_queue_depth = 4;    // design requests waiting for the design worker
   std::size_t max_batch = 8;
   int batch_wait_ms = 5;
   nlohmann::json to_json() const;
@@ -46,6 +59,8 @@ struct Request {
   GenerationParams params;
   // cancel
   std::string target;
+  // design (its image, if any, is in `images`)
+  DesignParams design;
 };
 
 // Reads a request; throws ProtocolError (bad_request, unknown_type, too_large) naming the field.
@@ -69,6 +84,7 @@ struct Reply {
   std::string status = "ok";    // ok, error, busy
   std::string error_code, error_message;
   nlohmann::json body = nlohmann::json::object();
+  std::vector<std::string> attachments;    // raw bytes after the body (design: mesh, preview)
 
   bool ok() const { return status == "ok"; }
   // describe / generate conveniences
@@ -83,5 +99,8 @@ Reply parse_reply(const Envelope &envelope);
 
 // The first JSON object in a text (format: json); an empty object when there is none.
 nlohmann::json first_json_object(const std::string &text);
+// The text of the first balanced {...} (open '{') or [...] (open '[') that is valid JSON; empty
+// when there is none.
+std::string_view first_json_text(std::string_view text, char open);
 
 }    // namespace cephalo::bridge

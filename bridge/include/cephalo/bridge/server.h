@@ -4,13 +4,28 @@
 #pragma once
 
 #include "cephalo/bridge/backend.h"
+#include "cephalo/bridge/client.h"
 #include "cephalo/bridge/protocol.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace cephalo::bridge {
+
+// What a design handler is given besides the request: how to reach this server's own model (the
+// handler is a client of the server like any other, so its describe and generate requests queue
+// and batch with everyone else's), and whether to give up.
+struct DesignContext {
+  ClientOptions model;                  // this server's endpoint (and CURVE keys it admits)
+  std::function<bool()> should_stop;    // deadline passed, cancelled, or the server is stopping
+};
+
+// Answers one `design` request (PROTOCOL.md): the reply's body and attachments. Runs on the
+// server's design worker thread, never on the I/O thread or the backend's. An exception is
+// answered `backend_error` with its message; the reply's id is set by the server.
+using DesignHandler = std::function<Reply(const Request &, const DesignContext &)>;
 
 struct ServerOptions {
   std::string bind = "tcp://127.0.0.1:5555";    // tcp://127.0.0.1:0 picks a free port
@@ -20,6 +35,9 @@ struct ServerOptions {
   // secret key every connection is encrypted and a client whose key is not listed is refused.
   std::string curve_secret_key;
   std::vector<std::string> curve_client_keys;
+  // `design` requests: without a handler they are refused `unsupported`. Its queue holds at most
+  // limits.design_queue_depth requests; more are answered busy.
+  DesignHandler design_handler;
 };
 
 // Destroy a Server only after run() has returned.

@@ -1,4 +1,4 @@
-// Base64 (RFC 4648, the standard alphabet) for the images of OpenAI-style data URIs.
+// Base64 (RFC 4648, the standard alphabet): images in OpenAI-style data URIs and MCP results.
 #pragma once
 
 #include <optional>
