@@ -114,6 +114,14 @@ build() {
 run_tests() {
   local preset=${1:-default}
   build "$preset"
+  # agents.mcp.sdk drives cephalo-mcp with the official MCP TypeScript SDK, from npm
+  if ! command -v npm >/dev/null; then
+    log "installing nodejs and npm for the MCP SDK test"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  [[ -d $repo/tests/agents/mcp_client/node_modules/@modelcontextprotocol/sdk ]] ||
+    npm ci --prefix "$repo/tests/agents/mcp_client" --no-audit --no-fund --omit=optional >&2
   log "running the tests (preset $preset)"
   ctest --preset "$preset" -j "$jobs"
 }
@@ -134,6 +142,9 @@ bench() {
   log "compute cephalo/crack cost (2 MPI ranks; the million-atom cases take about a minute)"
   mpirun -np 2 --oversubscribe "$build_root/default/tests/bench/bench_crack_compute" \
     --plugin "$build_root/default/plugin/cephaloplugin.so" "$@"
+  log "fix cephalo/vlm cost: examples/crack with and without it, and a million atoms next to dump image"
+  "$build_root/default/tests/bench/bench_vlm_fix" --lmp "$lammps_build/lmp" \
+    --plugin "$build_root/default/plugin/cephaloplugin.so" --serve "$build_root/default/bin/cephalo-serve"
   # the meshing benchmark compares with manifold-3d's LevelSet, run by node from npm
   if ! command -v npm >/dev/null; then
     log "installing nodejs and npm for the manifold-3d comparison"

@@ -55,6 +55,16 @@ constexpr UnitEntry kUnits[] = {
     {"%", Dimension::Fraction, 0.01},
 };
 
+// Number words of design language ("five layers", "twenty five tubules", "a dozen radials").
+constexpr std::pair<std::string_view, int> kNumberWords[] = {
+    {"zero", 0},     {"one", 1},      {"two", 2},        {"three", 3},     {"four", 4},
+    {"five", 5},     {"six", 6},      {"seven", 7},      {"eight", 8},     {"nine", 9},
+    {"ten", 10},     {"eleven", 11},  {"twelve", 12},    {"thirteen", 13}, {"fourteen", 14},
+    {"fifteen", 15}, {"sixteen", 16}, {"seventeen", 17}, {"eighteen", 18}, {"nineteen", 19},
+    {"twenty", 20},  {"thirty", 30},  {"forty", 40},     {"fifty", 50},    {"sixty", 60},
+    {"seventy", 70}, {"eighty", 80},  {"ninety", 90},    {"hundred", 100}, {"dozen", 12},
+    {"single", 1}};
+
 bool is_word_char(char c)
 {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || (c & 0x80);
@@ -96,6 +106,50 @@ std::optional<std::pair<double, std::size_t>> read_number(std::string_view text,
   return std::make_pair(std::strtod(number.c_str(), nullptr), end);
 }
 
+// The word at text[pos] (letters only) and its end.
+std::string_view word_at(std::string_view text, std::size_t pos)
+{
+  std::size_t end = pos;
+  while (end < text.size() && std::isalpha(static_cast<unsigned char>(text[end]))) ++end;
+  return text.substr(pos, end - pos);
+}
+
+std::optional<int> number_word(std::string_view word)
+{
+  for (const auto &[spelling, value] : kNumberWords) {
+    if (word.size() != spelling.size()) continue;
+    if (starts_with_ci(word, spelling)) return value;
+  }
+  return std::nullopt;
+}
+
+// A number written in words at text[pos]: "five", "twenty five", "twenty-five", "a dozen".
+std::optional<std::pair<double, std::size_t>> read_number_words(std::string_view text,
+                                                                std::size_t pos)
+{
+  std::size_t start = pos;
+  if (starts_with_ci(text.substr(pos), "a dozen") &&
+      (pos + 7 >= text.size() || !is_word_char(text[pos + 7])))
+    return std::make_pair(12.0, pos + 7);
+  const std::string_view first = word_at(text, start);
+  const auto value = number_word(first);
+  if (!value || first.empty()) return std::nullopt;
+  std::size_t end = start + first.size();
+  if (end < text.size() && is_word_char(text[end])) return std::nullopt;
+  double total = *value;
+  // tens followed by units: "twenty five", "twenty-five"
+  if (*value >= 20 && *value <= 90 && end + 1 < text.size() &&
+      (text[end] == ' ' || text[end] == '-')) {
+    const std::string_view second = word_at(text, end + 1);
+    const auto unit = number_word(second);
+    if (unit && *unit >= 1 && *unit <= 9 && second.size() > 0) {
+      total += *unit;
+      end = end + 1 + second.size();
+    }
+  }
+  return std::make_pair(total, end);
+}
+
 }    // namespace
 
 std::vector<QuantityMatch> find_quantities(std::string_view text)
@@ -108,11 +162,13 @@ std::vector<QuantityMatch> find_quantities(std::string_view text)
                       std::isdigit(static_cast<unsigned char>(text[pos + 1]));
     const bool starts = (std::isdigit(static_cast<unsigned char>(c)) || sign) &&
                         (pos == 0 || !is_word_char(text[pos - 1]));
-    if (!starts) {
+    const bool word_start =
+        std::isalpha(static_cast<unsigned char>(c)) && (pos == 0 || !is_word_char(text[pos - 1]));
+    if (!starts && !word_start) {
       ++pos;
       continue;
     }
-    const auto number = read_number(text, pos);
+    const auto number = starts ? read_number(text, pos) : read_number_words(text, pos);
     if (!number) {
       ++pos;
       continue;

@@ -54,3 +54,24 @@ BOOST_AUTO_TEST_CASE(quantities_are_found_in_a_sentence)
   BOOST_TEST(found[2].quantity.value == 0.3, boost::test_tools::tolerance(1e-12));
   BOOST_TEST((found[3].quantity.dimension == Dimension::Angle));
 }
+
+BOOST_AUTO_TEST_CASE(numbers_written_as_words_are_quantities)
+{
+  const auto five = parse_quantity("five layers");
+  BOOST_REQUIRE(five.has_value());
+  BOOST_TEST(five->value == 5.0);
+  BOOST_TEST(five->unit == "layers");
+  BOOST_TEST(parse_quantity("twenty five tubules")->value == 25.0);
+  BOOST_TEST(parse_quantity("twenty-five tubules")->value == 25.0);
+  BOOST_TEST(parse_quantity("a dozen radials")->value == 12.0);
+  BOOST_TEST(parse_quantity("three millimetres")->value == 3.0);
+  BOOST_TEST((parse_quantity("three millimetres")->dimension == Dimension::Length));
+  // words that contain a number word are not numbers
+  BOOST_TEST(find_quantities("none of the stones, someone said").empty());
+  const std::string text = "two foam layers and a single Bouligand layer";
+  const auto found = find_quantities(text);
+  BOOST_REQUIRE_EQUAL(found.size(), 2u);
+  BOOST_TEST(found[0].quantity.value == 2.0);
+  BOOST_TEST(found[0].quantity.unit == "foam");
+  BOOST_TEST(found[1].quantity.value == 1.0);
+}

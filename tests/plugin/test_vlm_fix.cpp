@@ -14,10 +14,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
 #include <csignal>
 #include <chrono>
 #include <cmath>
@@ -27,6 +23,7 @@
 #include <thread>
 
 namespace fs = std::filesystem;
+using cephalo::test::dead_endpoint;
 using cephalo::test::LammpsRun;
 using cephalo::test::read_text;
 using cephalo::test::run_lammps;
@@ -58,21 +55,6 @@ std::string read_bytes(const fs::path &path)
 {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// A loopback port with nothing listening on it.
-std::string dead_endpoint()
-{
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  BOOST_REQUIRE(bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof address) == 0);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr *>(&address), &length);
-  close(fd);
-  return "tcp://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
 }
 
 // Answers every request with Cephalo's structured form after `delay`, counting the images.

@@ -1,6 +1,8 @@
 // A server program as a child process (see serve_process.h).
 #include "serve_process.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +46,11 @@ ServeProcess::~ServeProcess()
   if (stdout_) std::fclose(stdout_);
 }
 
+bool ServeProcess::running() const
+{
+  return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0;
+}
+
 int ServeProcess::stop(int signal, int wait_ms)
 {
   if (pid_ <= 0) return -1;
@@ -58,6 +65,21 @@ int ServeProcess::stop(int signal, int wait_ms)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return -1;
+}
+
+std::string dead_endpoint()
+{
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("dead_endpoint: no socket");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  const bool bound = bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof address) == 0 &&
+                     getsockname(fd, reinterpret_cast<sockaddr *>(&address), &length) == 0;
+  close(fd);
+  if (!bound) throw std::runtime_error("dead_endpoint: cannot bind a loopback port");
+  return "tcp://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
 }
 
 }    // namespace cephalo::test

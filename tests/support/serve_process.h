@@ -19,6 +19,7 @@ class ServeProcess {
   ServeProcess &operator=(const ServeProcess &) = delete;
 
   const std::string &endpoint() const { return endpoint_; }
+  bool running() const;
   // Sends `signal` and returns the exit status (-1: did not exit within wait_ms, then killed).
   int stop(int signal, int wait_ms = 10000);
 
@@ -27,5 +28,8 @@ class ServeProcess {
   std::FILE *stdout_ = nullptr;
   std::string endpoint_;
 };
+
+// A loopback endpoint (tcp://127.0.0.1:PORT) that nothing listens on: a port bound, then freed.
+std::string dead_endpoint();
 
 }    // namespace cephalo::test

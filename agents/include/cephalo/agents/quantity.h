@@ -29,7 +29,8 @@ struct QuantityMatch {
   std::size_t end = 0;
 };
 
-// Every number in the text with the unit written after it.
+// Every number in the text with the unit written after it. Numbers may be digits ("5", "0.5",
+// "1e-3") or words ("five", "twenty five", "a dozen", "single").
 std::vector<QuantityMatch> find_quantities(std::string_view text);
 
 // The text must be exactly one quantity (surrounding spaces allowed).
