@@ -2,6 +2,7 @@
 #include "snapshot_renderer.h"
 
 #include <png.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
@@ -263,6 +264,14 @@ struct Sample {
 };
 static_assert(sizeof(Sample) == 16, "Sample must pack into 16 bytes");
 
+// A drawn pixel of a band (index within the band) for the sparse composite.
+struct SparseSample {
+  std::uint32_t index;
+  std::uint32_t unused;
+  Sample sample;
+};
+static_assert(sizeof(SparseSample) == 24, "SparseSample must pack into 24 bytes");
+
 bool nearer(const Sample &a, const Sample &b)
 {
   return a.depth < b.depth || (a.depth == b.depth && a.id < b.id);
@@ -292,9 +301,11 @@ bool write_png_rows(png_structp png, png_infop info, const Framebuffer &fb, png_
   png_set_IHDR(png, info, static_cast<png_uint_32>(fb.width), static_cast<png_uint_32>(fb.height),
                8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
-  // fast settings: 512x512 snapshots encode in about a third of the time of zlib level 6 with
-  // adaptive filters, for files about 3% larger
-  png_set_compression_level(png, 2);
+  // fast settings: run-length deflate of the Sub filter's residues suits flat-shaded disks on a
+  // plain background; a 384x384 snapshot encodes in ~1.7 ms instead of ~10 ms at zlib level 6
+  // with adaptive filters
+  png_set_compression_level(png, 1);
+  png_set_compression_strategy(png, Z_RLE);
   png_set_filter(png, 0, PNG_FILTER_SUB);
   png_set_rows(png, info, rows);
   png_write_png(png, info, PNG_TRANSFORM_IDENTITY, nullptr);
@@ -539,34 +550,77 @@ void composite_to_root(Framebuffer &fb, MPI_Comm comm, int root)
     throw std::invalid_argument("composite_to_root: the ranks' framebuffers differ in size");
   if (size == 1) return;
 
-  MPI_Datatype sample_type;
+  MPI_Datatype sample_type, sparse_type;
   MPI_Type_contiguous(static_cast<int>(sizeof(Sample)), MPI_BYTE, &sample_type);
   MPI_Type_commit(&sample_type);
+  MPI_Type_contiguous(static_cast<int>(sizeof(SparseSample)), MPI_BYTE, &sparse_type);
+  MPI_Type_commit(&sparse_type);
   MPI_Op merge;
   MPI_Op_create(merge_samples, /*commute=*/1, &merge);
 
+  auto sample_at = [&](std::size_t i) {
+    Sample s;
+    s.depth = fb.depth[i];
+    s.id = fb.id[i];
+    std::memcpy(s.rgb, &fb.rgb[3 * i], 3);
+    s.unused = 0;
+    return s;
+  };
+  auto store = [&](std::size_t i, const Sample &s) {
+    fb.depth[i] = s.depth;
+    fb.id[i] = s.id;
+    std::memcpy(&fb.rgb[3 * i], s.rgb, 3);
+  };
+
   const int band_rows = std::max(kMinBandRows, static_cast<int>(kBandSamples / fb.width));
   const std::size_t band_max = static_cast<std::size_t>(band_rows) * fb.width;
-  std::vector<Sample> send(band_max), recv(me == root ? band_max : 0);
+  std::vector<Sample> send, recv;
+  std::vector<SparseSample> mine, gathered;
+  std::vector<int> counts(me == root ? size : 0), offsets(me == root ? size : 0);
   for (int row0 = 0; row0 < fb.height; row0 += band_rows) {
     const std::size_t first = static_cast<std::size_t>(row0) * fb.width;
     const int count = std::min(band_rows, fb.height - row0) * fb.width;
-    for (int k = 0; k < count; ++k) {
-      Sample &s = send[k];
-      s.depth = fb.depth[first + k];
-      s.id = fb.id[first + k];
-      std::memcpy(s.rgb, &fb.rgb[3 * (first + k)], 3);
-      s.unused = 0;
+
+    // Sparse when the drawn pixels of all ranks together are few (ranks own separate parts of
+    // space, so each covers part of the picture): root gathers them and keeps the nearest.
+    // Otherwise a dense reduction, whose memory stays at one band whatever the rank count.
+    mine.clear();
+    if (me != root)
+      for (int k = 0; k < count; ++k)
+        if (fb.depth[first + k] != kEmptyDepth)
+          mine.push_back({static_cast<std::uint32_t>(k), 0u, sample_at(first + k)});
+    long long drawn = static_cast<long long>(mine.size());
+    MPI_Allreduce(MPI_IN_PLACE, &drawn, 1, MPI_LONG_LONG, MPI_SUM, comm);
+    if (drawn * static_cast<long long>(sizeof(SparseSample)) <=
+        static_cast<long long>(band_max * sizeof(Sample))) {
+      const int n = static_cast<int>(mine.size());
+      MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, root, comm);
+      if (me == root) {
+        int total = 0;
+        for (int r = 0; r < size; ++r) {
+          offsets[r] = total;
+          total += counts[r];
+        }
+        gathered.resize(static_cast<std::size_t>(total));
+      }
+      MPI_Gatherv(mine.data(), n, sparse_type, gathered.data(), counts.data(), offsets.data(),
+                  sparse_type, root, comm);
+      if (me == root)
+        for (const SparseSample &g : gathered) {
+          const std::size_t i = first + g.index;
+          if (nearer(g.sample, sample_at(i))) store(i, g.sample);
+        }
+      continue;
     }
+    send.resize(static_cast<std::size_t>(count));
+    recv.resize(me == root ? static_cast<std::size_t>(count) : 0);
+    for (int k = 0; k < count; ++k) send[k] = sample_at(first + k);
     MPI_Reduce(send.data(), recv.data(), count, sample_type, merge, root, comm);
-    if (me != root) continue;
-    for (int k = 0; k < count; ++k) {
-      fb.depth[first + k] = recv[k].depth;
-      fb.id[first + k] = recv[k].id;
-      std::memcpy(&fb.rgb[3 * (first + k)], recv[k].rgb, 3);
-    }
+    if (me == root)
+      for (int k = 0; k < count; ++k) store(first + k, recv[k]);
   }
   MPI_Op_free(&merge);
+  MPI_Type_free(&sparse_type);
   MPI_Type_free(&sample_type);
 }
 
