@@ -289,7 +289,7 @@ BOOST_AUTO_TEST_CASE(curve_keys_from_files_are_admitted_and_their_absence_is_an_
                       (dir.path() / "clients.txt").string()});
   BOOST_REQUIRE(!serve.endpoint().empty());
   const std::string base = std::string(kSmallSystem) + "fix vlm all cephalo/vlm 10 endpoint " +
-                           serve.endpoint() + " probe 1 drain 1 ";
+                           serve.endpoint() + " probe 1 drain 5 ";
   require_success(run_lammps(dir.path(), base + "curve server.pub client.key output with.jsonl\nrun 20\n", 1));
   const auto admitted = read_records(dir.path() / "with.jsonl");
   BOOST_TEST(admitted.size() == 3u);    // steps 0, 10, 20
