@@ -114,21 +114,6 @@ std::string_view family_label(Family f)
   return "";
 }
 
-meshing::Vec3 family_default_size(const Pattern &p)
-{
-  switch (p.family) {
-  case Family::Honeycomb:
-    return {40.0, 40.0, 10.0};
-  case Family::Bouligand:
-    return {20.0, 20.0, 8.0};
-  case Family::Nacre:
-    return {20.0, 20.0, 10.0};
-  case Family::SpiderWeb:
-    return {60.0, 60.0, 0.8 * p.spider_web.thread_thickness};
-  default:
-    return {20.0, 20.0, 20.0};
-  }
-}
 
 const char *shape_name(Shape s)
 {
@@ -2004,7 +1989,7 @@ void Interpreter::finish_spec()
   // the outer form
   const Pattern &first = layers_.front().pattern;
   const Family fam = first.family;
-  meshing::Vec3 size = family_default_size(first);
+  meshing::Vec3 size = meshing::default_form_size(first);
   if (stack_) size = {20.0, 20.0, 0.0};
   Shape shape = shape_.value_or(fam == Family::SpiderWeb && !stack_ ? Shape::Cylinder : Shape::Box);
   if (!shape_)

@@ -467,22 +467,6 @@ Pattern read_pattern(Reader &in, std::optional<Family> fallback)
   return p;
 }
 
-Vec3 default_form_size(const Pattern &p)
-{
-  switch (p.family) {
-  case Family::Honeycomb:
-    return {40.0, 40.0, 10.0};
-  case Family::Bouligand:
-    return {20.0, 20.0, 8.0};
-  case Family::Nacre:
-    return {20.0, 20.0, 10.0};
-  // threads flattened to 80 % top and bottom: flat faces to stand on the bed
-  case Family::SpiderWeb:
-    return {60.0, 60.0, 0.8 * p.spider_web.thread_thickness};
-  default:
-    return {20.0, 20.0, 20.0};
-  }
-}
 
 void read_header(DesignSpec &spec, Reader &in)
 {
@@ -950,6 +934,23 @@ void check_printable_spec(const DesignSpec &spec)
                       std::string("the part is ") + number_text(extent) + " mm along " + "xyz"[a] +
                           ", more than the build volume's " +
                           number_text(spec.printer.build_volume[a]) + " mm");
+  }
+}
+
+Vec3 default_form_size(const Pattern &p)
+{
+  switch (p.family) {
+  case Family::Honeycomb:
+    return {40.0, 40.0, 10.0};
+  case Family::Bouligand:
+    return {20.0, 20.0, 8.0};
+  case Family::Nacre:
+    return {20.0, 20.0, 10.0};
+  // threads flattened to 80 % top and bottom: flat faces to stand on the bed
+  case Family::SpiderWeb:
+    return {60.0, 60.0, 0.8 * p.spider_web.thread_thickness};
+  default:
+    return {20.0, 20.0, 20.0};
   }
 }
 

@@ -2,6 +2,7 @@
 // streams the answer to stdout; timings go to stderr.
 //
 //   cephalo generate --model DIR --image crack.png --prompt "Describe the crack."
+#include "cli_args.h"
 #include "cephalo/models/config.h"
 #include "cephalo/models/image.h"
 #include "cephalo/models/runtime.h"
@@ -43,34 +44,22 @@ const char *kUsage =
     "  --stop TEXT            stop before this text (repeatable)\n"
     "  --plain-attention      matmul-softmax-matmul instead of the fused kernel\n";
 
+namespace cli = cephalo::models::cli;
+const cli::Program kProgram{"cephalo generate", kUsage};
+
 [[noreturn]] void fail_usage(const std::string &what)
 {
-  std::fprintf(stderr, "cephalo generate: %s\n\n%s", what.c_str(), kUsage);
-  std::exit(2);
+  cli::fail_usage(kProgram, what);
 }
 
 double number(const std::string &flag, const std::string &text)
 {
-  try {
-    std::size_t used = 0;
-    const double value = std::stod(text, &used);
-    if (used == text.size() && std::isfinite(value)) return value;
-  } catch (const std::exception &) {
-  }
-  fail_usage(flag + " needs a number, not '" + text + "'");
+  return cli::number(kProgram, flag, text);
 }
 
-// A whole number in [min, max] (the flags that count or seed).
 long long whole(const std::string &flag, const std::string &text, long long min, long long max)
 {
-  try {
-    std::size_t used = 0;
-    const long long value = std::stoll(text, &used);
-    if (used == text.size() && value >= min && value <= max) return value;
-  } catch (const std::exception &) {
-  }
-  fail_usage(flag + " needs a whole number from " + std::to_string(min) + " to " +
-             std::to_string(max) + ", not '" + text + "'");
+  return cli::whole(kProgram, flag, text, min, max);
 }
 
 }    // namespace

@@ -5,6 +5,8 @@
 //
 // Only libsentencepiece here, never libtorch: Debian's libsentencepiece bundles a protobuf that
 // crashes a process which also loads libtorch's.
+#include "cli_args.h"
+
 #include <nlohmann/json.hpp>
 #include <sentencepiece_trainer.h>
 
@@ -40,10 +42,12 @@ const char *kUsage =
 const std::vector<std::string> kSymbols = {"<fake_token_around_image>", "<image>",
                                            "<end_of_utterance>"};
 
+namespace cli = cephalo::models::cli;
+const cli::Program kProgram{"cephalo tokenizer", kUsage};
+
 [[noreturn]] void fail_usage(const std::string &what)
 {
-  std::fprintf(stderr, "cephalo tokenizer: %s\n\n%s", what.c_str(), kUsage);
-  std::exit(2);
+  cli::fail_usage(kProgram, what);
 }
 
 [[noreturn]] void fail(const std::string &what)
@@ -54,14 +58,7 @@ const std::vector<std::string> kSymbols = {"<fake_token_around_image>", "<image>
 
 long long whole(const std::string &flag, const std::string &text, long long min, long long max)
 {
-  try {
-    std::size_t used = 0;
-    const long long value = std::stoll(text, &used);
-    if (used == text.size() && value >= min && value <= max) return value;
-  } catch (const std::exception &) {
-  }
-  fail_usage(flag + " needs a whole number from " + std::to_string(min) + " to " +
-             std::to_string(max) + ", not '" + text + "'");
+  return cli::whole(kProgram, flag, text, min, max);
 }
 
 // The corpus line by line (our own reader: SentencePiece's --input splits paths at commas).

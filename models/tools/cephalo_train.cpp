@@ -4,6 +4,7 @@
 //   cephalo train --train train.jsonl --eval eval.jsonl --config config.json --out model/
 //   cephalo train --train train.jsonl --model base/ --lora-rank 8 --out adapter/
 //   cephalo train --merge-lora adapter/ --model base/ --into merged/
+#include "cli_args.h"
 #include "cephalo/models/config.h"
 #include "cephalo/models/image.h"
 #include "cephalo/models/safetensors.h"
@@ -65,33 +66,22 @@ const char *kUsage =
     "  --merge-lora DIR       merge this adapter into --model and write --into\n"
     "  --quiet                no progress bar\n";
 
+namespace cli = cephalo::models::cli;
+const cli::Program kProgram{"cephalo train", kUsage};
+
 [[noreturn]] void fail_usage(const std::string &what)
 {
-  std::fprintf(stderr, "cephalo train: %s\n\n%s", what.c_str(), kUsage);
-  std::exit(2);
+  cli::fail_usage(kProgram, what);
 }
 
 double number(const std::string &flag, const std::string &text)
 {
-  try {
-    std::size_t used = 0;
-    const double value = std::stod(text, &used);
-    if (used == text.size() && std::isfinite(value)) return value;
-  } catch (const std::exception &) {
-  }
-  fail_usage(flag + " needs a number, not '" + text + "'");
+  return cli::number(kProgram, flag, text);
 }
 
 long long whole(const std::string &flag, const std::string &text, long long min, long long max)
 {
-  try {
-    std::size_t used = 0;
-    const long long value = std::stoll(text, &used);
-    if (used == text.size() && value >= min && value <= max) return value;
-  } catch (const std::exception &) {
-  }
-  fail_usage(flag + " needs a whole number from " + std::to_string(min) + " to " +
-             std::to_string(max) + ", not '" + text + "'");
+  return cli::whole(kProgram, flag, text, min, max);
 }
 
 std::vector<std::string> list(const std::string &flag, const std::string &text)

@@ -167,6 +167,11 @@ struct DesignSpec {
   const Pattern &pattern() const { return layers.front().pattern; }
 };
 
+// The outer form's size when a spec gives none: the family's natural part (a 20 mm cube; a
+// 40 x 40 x 10 mm honeycomb panel; a 20 x 20 x 8 mm Bouligand plate; a 60 mm web one thread
+// thick, flattened to stand on the bed).
+Vec3 default_form_size(const Pattern &pattern);
+
 // Parses and validates JSON text. Throws SpecError.
 DesignSpec parse_design_spec(std::string_view json);
 
