@@ -4,6 +4,8 @@
 // cephalo/crack measuring the truth; the records become JSONL in Cephalo's dataset fields
 // (image, query, answer, source), split by run so that the test split holds runs never seen.
 //
+// `cephalo dataset designs ...` runs cephalo-dataset-designs (agents/) from beside this program.
+//
 //   cephalo dataset fracture --out DIR [--runs 24] [--steps 5000] [--every 250] [--ranks 2]
 //                            [--size 384] [--seed 1] [--split 0.8,0.1,0.1]
 //                            [--lmp lmp] [--plugin cephaloplugin.so] [--input in.dataset]
@@ -263,7 +265,9 @@ Options parse(int argc, char **argv)
   if (argc < 2 || std::string(argv[1]) != "fracture") {
     std::fprintf(stderr, "usage: cephalo dataset fracture --out DIR [--runs N] [--steps N] "
                          "[--every N] [--ranks N] [--size PX] [--seed N] [--split TRAIN,VAL,TEST] "
-                         "[--lmp LMP] [--plugin SO] [--input FILE]\n");
+                         "[--lmp LMP] [--plugin SO] [--input FILE]\n"
+                         "       cephalo dataset designs --out DIR [--count N] [--size PX] "
+                         "[--seed N] [--split TRAIN,VAL,TEST]\n");
     std::exit(2);
   }
   for (int i = 2; i < argc; ++i) {
@@ -329,6 +333,13 @@ Options parse(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+  // the designs come from agents/ (meshing): its own program, found beside this one
+  if (argc > 1 && std::string(argv[1]) == "designs") {
+    const fs::path designs = own_directory() / "cephalo-dataset-designs";
+    execv(designs.c_str(), argv);
+    std::fprintf(stderr, "cephalo dataset: cannot run %s (built with agents/)\n", designs.c_str());
+    return 127;
+  }
   const Options o = parse(argc, argv);
   fs::create_directories(o.out / "images");
   fs::create_directories(o.out / "logs");
