@@ -282,10 +282,15 @@ BOOST_AUTO_TEST_CASE(tools_list_has_four_tools_with_input_and_output_schemas)
   }
   BOOST_TEST((names == std::set<std::string>{"design_part", "describe_image", "check_mesh",
                                              "interpret_design"}));
-  // check_mesh's report schema was filled in (not left as the empty placeholder)
-  for (const auto &tool : tools)
-    if (tool["name"] == "check_mesh")
-      BOOST_TEST(tool["outputSchema"]["definitions"]["mesh_report"]["required"].size() >= 5u);
+  // both tools that return a mesh report describe it, and every field it requires is defined
+  for (const auto &tool : tools) {
+    if (tool["name"] != "check_mesh" && tool["name"] != "design_part") continue;
+    const json &report = tool["outputSchema"]["definitions"]["mesh_report"];
+    BOOST_TEST(report["type"] == "object");
+    BOOST_TEST(report["required"].size() >= 5u);
+    for (const auto &name : report["required"])
+      BOOST_TEST(report["properties"].contains(name.get<std::string>()), name);
+  }
 }
 
 // ---- tool argument errors: results with isError, so the calling model can correct them
@@ -333,7 +338,8 @@ BOOST_AUTO_TEST_CASE(check_mesh_reports_a_closed_cube_and_a_cube_with_a_hole)
                 tool_call(2, "check_mesh", {{"path", "open.stl"}}),    // relative: work dir
                 tool_call(3, "check_mesh", {{"path", "missing.stl"}}),
                 tool_call(4, "check_mesh", {{"path", "junk.stl"}}),
-                tool_call(5, "check_mesh", {{"path", "cube.obj"}})},
+                tool_call(5, "check_mesh", {{"path", "cube.obj"}}),
+                request(6, "tools/list")},
                options);
   const json closed = tool_result(e, 1);
   BOOST_TEST(closed["isError"] == false);
@@ -345,6 +351,18 @@ BOOST_AUTO_TEST_CASE(check_mesh_reports_a_closed_cube_and_a_cube_with_a_hole)
   BOOST_TEST(r["volume"].get<double>() == 8.0, boost::test_tools::tolerance(1e-9));
   BOOST_TEST(r["bbox"]["max"][2].get<double>() == 2.0, boost::test_tools::tolerance(1e-9));
   BOOST_TEST(r["problems"].empty());
+  // the report has exactly the fields its output schema defines
+  bool compared = false;
+  for (const auto &tool : e[6]["result"]["tools"])
+    if (tool["name"] == "check_mesh") {
+      std::set<std::string> defined, given;
+      for (const auto &item : tool["outputSchema"]["definitions"]["mesh_report"]["properties"].items())
+        defined.insert(item.key());
+      for (const auto &item : r.items()) given.insert(item.key());
+      BOOST_TEST((defined == given));
+      compared = true;
+    }
+  BOOST_TEST(compared);
   BOOST_TEST(text_of(closed).find("watertight") != std::string::npos);
   // the text block carries the structured content too
   BOOST_TEST(text_of(closed).find("\"volume\"") != std::string::npos);
