@@ -79,7 +79,8 @@ bool is_number(const char *text)
 FixCephaloVlm::FixCephaloVlm(LAMMPS *lmp, int narg, char **arg) :
     Fix(lmp, narg, arg), every(0), sync(false), show_label(true), drain_seconds(-1.0), color_kind("type"),
     crack_column(0), icrack(-1), source(nullptr), render(std::make_unique<core::RenderSettings>()),
-    settings(std::make_unique<core::VlmSettings>()), next_snapshot(-1), last_snapshot(-1)
+    settings(std::make_unique<core::VlmSettings>()),
+    counters(std::make_unique<core::VlmCounters>()), next_snapshot(-1), last_snapshot(-1)
 {
   if (narg < 4) error->all(FLERR, "Illegal fix {} command: fix ID group {} N keyword value ...", style, style);
   if (atom->tag_enable == 0) error->all(FLERR, "Fix {} requires atom IDs", style);
@@ -516,7 +517,8 @@ core::Box FixCephaloVlm::current_box() const
 void FixCephaloVlm::share_counters()
 {
   if (comm->me == 0 && session) {
-    const core::VlmCounters c = session->counters();
+    core::VlmCounters &c = *counters;
+    session->read_counters(c);
     values[SNAPSHOTS] = c.snapshots;
     values[SENT] = c.sent;
     values[ANSWERED] = c.ok;

@@ -19,6 +19,7 @@
 namespace cephalo::plugin {
 class VlmSession;
 struct VlmSettings;
+struct VlmCounters;
 struct RenderSettings;
 struct Box;
 }    // namespace cephalo::plugin
@@ -65,7 +66,8 @@ class FixCephaloVlm : public Fix {
   class CephaloPerAtomSource *source;
   std::unique_ptr<cephalo::plugin::RenderSettings> render;
   std::unique_ptr<cephalo::plugin::VlmSettings> settings;
-  std::unique_ptr<cephalo::plugin::VlmSession> session;    // rank 0 only
+  std::unique_ptr<cephalo::plugin::VlmCounters> counters;    // read every step, storage kept
+  std::unique_ptr<cephalo::plugin::VlmSession> session;      // rank 0 only
   bigint next_snapshot;
   bigint last_snapshot;    // a second run from the same step does not repeat it
   std::vector<double> values;    // the global vector, the same on every rank

@@ -44,23 +44,7 @@ const char *kUsage =
     "  --stop TEXT            stop before this text (repeatable)\n"
     "  --plain-attention      matmul-softmax-matmul instead of the fused kernel\n";
 
-namespace cli = cephalo::models::cli;
-const cli::Program kProgram{"cephalo generate", kUsage};
-
-[[noreturn]] void fail_usage(const std::string &what)
-{
-  cli::fail_usage(kProgram, what);
-}
-
-double number(const std::string &flag, const std::string &text)
-{
-  return cli::number(kProgram, flag, text);
-}
-
-long long whole(const std::string &flag, const std::string &text, long long min, long long max)
-{
-  return cli::whole(kProgram, flag, text, min, max);
-}
+const cephalo::models::cli::Program kCli{"cephalo generate", kUsage};
 
 }    // namespace
 
@@ -74,7 +58,7 @@ int main(int argc, char **argv)
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) fail_usage(a + " needs a value");
+      if (i + 1 >= argc) kCli.fail_usage(a + " needs a value");
       return argv[++i];
     };
     if (a == "--help" || a == "-h") {
@@ -95,30 +79,30 @@ int main(int argc, char **argv)
     else if (a == "--dtype")
       options.dtype = value();
     else if (a == "--threads")
-      options.threads = static_cast<int>(whole(a, value(), 0, 4096));
+      options.threads = static_cast<int>(kCli.whole(a, value(), 0, 4096));
     else if (a == "--max-new-tokens")
-      sampling.max_new_tokens = static_cast<int>(whole(a, value(), 0, 1 << 20));
+      sampling.max_new_tokens = static_cast<int>(kCli.whole(a, value(), 0, 1 << 20));
     else if (a == "--temperature")
-      sampling.temperature = number(a, value());
+      sampling.temperature = kCli.number(a, value());
     else if (a == "--top-k")
-      sampling.top_k = static_cast<int>(whole(a, value(), 0, 1 << 24));
+      sampling.top_k = static_cast<int>(kCli.whole(a, value(), 0, 1 << 24));
     else if (a == "--top-p")
-      sampling.top_p = number(a, value());
+      sampling.top_p = kCli.number(a, value());
     else if (a == "--seed")
       sampling.seed =
-          static_cast<std::uint64_t>(whole(a, value(), 0, std::numeric_limits<long long>::max()));
+          static_cast<std::uint64_t>(kCli.whole(a, value(), 0, std::numeric_limits<long long>::max()));
     else if (a == "--stop")
       sampling.stop.push_back(value());
     else if (a == "--plain-attention")
       options.fused_attention = false;
     else
-      fail_usage("unknown argument '" + a + "'");
+      kCli.fail_usage("unknown argument '" + a + "'");
   }
-  if (model_dir.empty()) fail_usage("--model is required");
-  if (prompt.empty()) fail_usage("--prompt is required");
-  if (sampling.max_new_tokens < 0) fail_usage("--max-new-tokens must not be negative");
+  if (model_dir.empty()) kCli.fail_usage("--model is required");
+  if (prompt.empty()) kCli.fail_usage("--prompt is required");
+  if (sampling.max_new_tokens < 0) kCli.fail_usage("--max-new-tokens must not be negative");
   if (sampling.temperature < 0 || sampling.top_p <= 0 || sampling.top_p > 1 || sampling.top_k < 0)
-    fail_usage("--temperature must be >= 0, --top-p in (0, 1], --top-k >= 0");
+    kCli.fail_usage("--temperature must be >= 0, --top-p in (0, 1], --top-k >= 0");
 
   try {
     GenerationRequest request;

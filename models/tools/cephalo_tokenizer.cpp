@@ -42,23 +42,12 @@ const char *kUsage =
 const std::vector<std::string> kSymbols = {"<fake_token_around_image>", "<image>",
                                            "<end_of_utterance>"};
 
-namespace cli = cephalo::models::cli;
-const cli::Program kProgram{"cephalo tokenizer", kUsage};
-
-[[noreturn]] void fail_usage(const std::string &what)
-{
-  cli::fail_usage(kProgram, what);
-}
+const cephalo::models::cli::Program kCli{"cephalo tokenizer", kUsage};
 
 [[noreturn]] void fail(const std::string &what)
 {
   std::fprintf(stderr, "cephalo tokenizer: %s\n", what.c_str());
   std::exit(2);
-}
-
-long long whole(const std::string &flag, const std::string &text, long long min, long long max)
-{
-  return cli::whole(kProgram, flag, text, min, max);
 }
 
 // The corpus line by line (our own reader: SentencePiece's --input splits paths at commas).
@@ -97,22 +86,22 @@ int main(int argc, char **argv)
     return 0;
   }
   if (argc < 2 || std::string(argv[1]) != "train")
-    fail_usage(argc < 2 ? "no command (train)" : "unknown command '" + std::string(argv[1]) + "'");
+    kCli.fail_usage(argc < 2 ? "no command (train)" : "unknown command '" + std::string(argv[1]) + "'");
   fs::path input, out;
   long long vocab = 0, max_sentences = 1000000;
   double coverage = 1.0;
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (i + 1 >= argc) fail_usage(flag + " needs a value");
+    if (i + 1 >= argc) kCli.fail_usage(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--input")
       input = value;
     else if (flag == "--out")
       out = value;
     else if (flag == "--vocab-size")
-      vocab = whole(flag, value, 16, 1 << 20);
+      vocab = kCli.whole(flag, value, 16, 1 << 20);
     else if (flag == "--max-sentences")
-      max_sentences = whole(flag, value, 1, 1LL << 40);
+      max_sentences = kCli.whole(flag, value, 1, 1LL << 40);
     else if (flag == "--character-coverage") {
       try {
         coverage = std::stod(value);
@@ -120,13 +109,13 @@ int main(int argc, char **argv)
         coverage = -1;
       }
       if (!(coverage > 0.9 && coverage <= 1.0))
-        fail_usage("--character-coverage needs a number in (0.9, 1], not '" + value + "'");
+        kCli.fail_usage("--character-coverage needs a number in (0.9, 1], not '" + value + "'");
     } else
-      fail_usage("unknown option " + flag);
+      kCli.fail_usage("unknown option " + flag);
   }
-  if (input.empty()) fail_usage("--input FILE is required");
-  if (out.empty()) fail_usage("--out DIR is required");
-  if (vocab == 0) fail_usage("--vocab-size N is required");
+  if (input.empty()) kCli.fail_usage("--input FILE is required");
+  if (out.empty()) kCli.fail_usage("--out DIR is required");
+  if (vocab == 0) kCli.fail_usage("--vocab-size N is required");
   if (!fs::is_regular_file(input)) fail(input.string() + ": no such file");
 
   Lines lines(input);

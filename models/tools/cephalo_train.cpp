@@ -66,23 +66,7 @@ const char *kUsage =
     "  --merge-lora DIR       merge this adapter into --model and write --into\n"
     "  --quiet                no progress bar\n";
 
-namespace cli = cephalo::models::cli;
-const cli::Program kProgram{"cephalo train", kUsage};
-
-[[noreturn]] void fail_usage(const std::string &what)
-{
-  cli::fail_usage(kProgram, what);
-}
-
-double number(const std::string &flag, const std::string &text)
-{
-  return cli::number(kProgram, flag, text);
-}
-
-long long whole(const std::string &flag, const std::string &text, long long min, long long max)
-{
-  return cli::whole(kProgram, flag, text, min, max);
-}
+const cephalo::models::cli::Program kCli{"cephalo train", kUsage};
 
 std::vector<std::string> list(const std::string &flag, const std::string &text)
 {
@@ -92,7 +76,7 @@ std::vector<std::string> list(const std::string &flag, const std::string &text)
     const std::size_t comma = text.find(',', start);
     const std::string item =
         text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (item.empty()) fail_usage(flag + " needs a comma-separated list, not '" + text + "'");
+    if (item.empty()) kCli.fail_usage(flag + " needs a comma-separated list, not '" + text + "'");
     items.push_back(item);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -121,7 +105,7 @@ int main(int argc, char **argv)
       options.progress = false;
       continue;
     }
-    if (i + 1 >= argc) fail_usage(flag + " needs a value");
+    if (i + 1 >= argc) kCli.fail_usage(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--train")
       options.train_file = value;
@@ -136,49 +120,49 @@ int main(int argc, char **argv)
     else if (flag == "--out")
       options.out_dir = value;
     else if (flag == "--steps")
-      options.steps = static_cast<int>(whole(flag, value, 1, kIntMax));
+      options.steps = static_cast<int>(kCli.whole(flag, value, 1, kIntMax));
     else if (flag == "--epochs") {
-      options.epochs = number(flag, value);
-      if (options.epochs <= 0) fail_usage("--epochs must be positive");
+      options.epochs = kCli.number(flag, value);
+      if (options.epochs <= 0) kCli.fail_usage("--epochs must be positive");
     } else if (flag == "--batch")
-      options.batch = static_cast<int>(whole(flag, value, 1, 1 << 20));
+      options.batch = static_cast<int>(kCli.whole(flag, value, 1, 1 << 20));
     else if (flag == "--accumulate")
-      options.accumulate = static_cast<int>(whole(flag, value, 1, 1 << 20));
+      options.accumulate = static_cast<int>(kCli.whole(flag, value, 1, 1 << 20));
     else if (flag == "--lr")
-      options.lr = number(flag, value);
+      options.lr = kCli.number(flag, value);
     else if (flag == "--min-lr")
-      options.min_lr = number(flag, value);
+      options.min_lr = kCli.number(flag, value);
     else if (flag == "--warmup")
-      options.warmup = static_cast<int>(whole(flag, value, 0, kIntMax));
+      options.warmup = static_cast<int>(kCli.whole(flag, value, 0, kIntMax));
     else if (flag == "--weight-decay")
-      options.weight_decay = number(flag, value);
+      options.weight_decay = kCli.number(flag, value);
     else if (flag == "--clip")
-      options.clip = number(flag, value);
+      options.clip = kCli.number(flag, value);
     else if (flag == "--dtype")
       options.dtype = value;
     else if (flag == "--device")
       options.device = value;
     else if (flag == "--threads")
-      options.threads = static_cast<int>(whole(flag, value, 0, 1024));
+      options.threads = static_cast<int>(kCli.whole(flag, value, 0, 1024));
     else if (flag == "--eval-every")
-      options.eval_every = static_cast<int>(whole(flag, value, 0, kIntMax));
+      options.eval_every = static_cast<int>(kCli.whole(flag, value, 0, kIntMax));
     else if (flag == "--eval-generate")
-      options.eval_generate = static_cast<int>(whole(flag, value, 0, kIntMax));
+      options.eval_generate = static_cast<int>(kCli.whole(flag, value, 0, kIntMax));
     else if (flag == "--save-every")
-      options.save_every = static_cast<int>(whole(flag, value, 0, kIntMax));
+      options.save_every = static_cast<int>(kCli.whole(flag, value, 0, kIntMax));
     else if (flag == "--seed")
       options.seed =
-          static_cast<std::uint64_t>(whole(flag, value, 0, std::numeric_limits<long long>::max()));
+          static_cast<std::uint64_t>(kCli.whole(flag, value, 0, std::numeric_limits<long long>::max()));
     else if (flag == "--init-std")
-      options.init_std = number(flag, value);
+      options.init_std = kCli.number(flag, value);
     else if (flag == "--max-answer-tokens")
-      options.max_answer_tokens = static_cast<int>(whole(flag, value, 1, 1 << 20));
+      options.max_answer_tokens = static_cast<int>(kCli.whole(flag, value, 1, 1 << 20));
     else if (flag == "--lora-rank")
-      options.lora.rank = static_cast<int>(whole(flag, value, 1, 1 << 16));
+      options.lora.rank = static_cast<int>(kCli.whole(flag, value, 1, 1 << 16));
     else if (flag == "--lora-alpha")
-      options.lora.alpha = number(flag, value);
+      options.lora.alpha = kCli.number(flag, value);
     else if (flag == "--lora-dropout")
-      options.lora.dropout = number(flag, value);
+      options.lora.dropout = kCli.number(flag, value);
     else if (flag == "--lora-targets")
       options.lora.targets = list(flag, value);
     else if (flag == "--lora-layers")
@@ -188,23 +172,23 @@ int main(int argc, char **argv)
     else if (flag == "--into")
       merge_into = value;
     else
-      fail_usage("unknown option " + flag);
+      kCli.fail_usage("unknown option " + flag);
   }
 
   try {
     if (!merge_adapter.empty() || !merge_into.empty()) {
       if (merge_adapter.empty() || merge_into.empty() || options.model_dir.empty())
-        fail_usage("--merge-lora ADAPTER needs --model BASE and --into OUT");
+        kCli.fail_usage("--merge-lora ADAPTER needs --model BASE and --into OUT");
       merge_lora(options.model_dir, merge_adapter, merge_into);
       std::fprintf(stderr, "cephalo train: merged %s into %s: %s\n", merge_adapter.c_str(),
                    options.model_dir.string().c_str(), merge_into.c_str());
       return 0;
     }
-    if (options.train_file.empty()) fail_usage("--train FILE is required");
-    if (options.out_dir.empty()) fail_usage("--out DIR is required");
+    if (options.train_file.empty()) kCli.fail_usage("--train FILE is required");
+    if (options.out_dir.empty()) kCli.fail_usage("--out DIR is required");
     if (options.model_dir.empty() == options.config_file.empty())
-      fail_usage("give one of --model DIR and --config FILE");
-    if (options.steps == 0 && options.epochs == 0) fail_usage("give --steps or --epochs");
+      kCli.fail_usage("give one of --model DIR and --config FILE");
+    if (options.steps == 0 && options.epochs == 0) kCli.fail_usage("give --steps or --epochs");
     Trainer trainer(options);
     std::fprintf(stderr, "cephalo train: %s\n", trainer.describe().c_str());
     trainer.run();

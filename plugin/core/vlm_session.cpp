@@ -484,8 +484,15 @@ std::size_t VlmSession::drain(double seconds)
 
 VlmCounters VlmSession::counters() const
 {
+  VlmCounters c;
+  read_counters(c);
+  return c;
+}
+
+void VlmSession::read_counters(VlmCounters &into) const
+{
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->counters;
+  into = impl_->counters;    // copy-assignment keeps into.values' storage
 }
 
 std::string VlmSession::model_name() const

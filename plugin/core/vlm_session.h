@@ -89,6 +89,8 @@ class VlmSession {
   std::size_t drain(double seconds);
 
   VlmCounters counters() const;
+  // The same into `into`, reusing its storage (the fix reads them every step).
+  void read_counters(VlmCounters &into) const;
   std::string model_name() const;    // from the server's `info`, once it answered
 
  private:
