@@ -279,7 +279,9 @@ template <typename Source> void Idefics2Model::build(Source &&source)
       Linear{normal(cn + "modality_projection.down_proj.weight", {td, tc.intermediate_size})},
       tc.hidden_act};
   const std::string pr = cn + "perceiver_resampler.";
-  latents = take(pr + "latents", {pc.resampler_n_latents, td}, Init::Ones);
+  // normal like the other weights, not ones: latents of norm sqrt(hidden) would drown the image
+  // content that the first attention adds to them, and training would start blind
+  latents = take(pr + "latents", {pc.resampler_n_latents, td}, Init::Normal);
   const std::int64_t q_width = std::int64_t{pc.resampler_n_heads} * pc.resampler_head_dim;
   const std::int64_t kv_width = std::int64_t{pc.num_key_value_heads} * pc.resampler_head_dim;
   for (int i = 0; i < pc.resampler_depth; ++i) {
