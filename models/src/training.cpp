@@ -14,8 +14,11 @@
 
 #include <unistd.h>
 
+#include <set>
+
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <cstdio>
 #include <map>
 
@@ -65,6 +68,8 @@ void check_options(const TrainOptions &o)
     bad_option("AdamW betas must be in [0, 1) and eps positive");
   if (o.dtype != "float32" && o.dtype != "bfloat16")
     bad_option("dtype '" + o.dtype + "': expected float32 or bfloat16");
+  if (!o.save_dtype.empty() && o.save_dtype != "float32" && o.save_dtype != "bfloat16")
+    bad_option("save dtype '" + o.save_dtype + "': expected float32 or bfloat16");
   if (o.eval_every < 0 || o.save_every < 0 || o.eval_generate < 0 || o.max_answer_tokens < 1)
     bad_option("eval_every, save_every and eval_generate must not be negative");
   if (o.lora.rank < 0) bad_option("LoRA rank must not be negative");
@@ -178,6 +183,7 @@ Trainer::Trainer(const TrainOptions &options) : impl_(std::make_unique<Impl>())
   }
 
   if (options.lora.rank > 0) {
+    if (!options.freeze.empty()) bad_option("--freeze is for full training: with LoRA the base is frozen");
     // the base stays frozen in its dtype: no gradients, no optimizer state
     s.lora =
         lora_spec(options.lora.rank, options.lora.alpha, options.lora.dropout, options.lora.targets,
@@ -196,13 +202,23 @@ Trainer::Trainer(const TrainOptions &options) : impl_(std::make_unique<Impl>())
       if (m.module.rfind("model.text_model.", 0) != 0) s.images_train = true;
     }
   } else {
+    const std::set<std::string> frozen(options.freeze.begin(), options.freeze.end());
+    for (const auto &group : frozen)
+      if (group != "vision" && group != "connector" && group != "text")
+        bad_option("--freeze '" + group + "': expected vision, connector or text");
+    if (frozen.size() == 3) bad_option("--freeze leaves nothing to train");
     for (const auto &p : s.model->parameters()) {
+      const std::string &name = p.parts.front().first;
+      const std::string group = name.rfind("model.vision_model.", 0) == 0 ? "vision"
+                                : name.rfind("model.connector.", 0) == 0  ? "connector"
+                                                                          : "text";
+      if (frozen.count(group)) continue;
+      if (group != "text") s.images_train = true;
       TrainableTensor t;
       t.param = p.tensor;
       t.parts = p.parts;
       s.trainable.push_back(std::move(t));
     }
-    s.images_train = true;
   }
   for (auto &t : s.trainable) {
     t.param.requires_grad_(true);
@@ -482,7 +498,10 @@ void Trainer::save(const fs::path &dir) const
     save_lora(s.lora_modules, *s.lora, dir);
     return;
   }
-  write_model_weights(dir, s.config, s.model->checkpoint_tensors(), s.dtype);
+  const torch::Dtype stored = s.options.save_dtype.empty()         ? s.dtype
+                              : s.options.save_dtype == "bfloat16" ? torch::kBFloat16
+                                                                   : torch::kFloat32;
+  write_model_weights(dir, s.config, s.model->checkpoint_tensors(), stored);
   copy_model_assets(s.assets_dir, dir);
   if (!fs::exists(dir / "generation_config.json")) {
     const nlohmann::json generation = {

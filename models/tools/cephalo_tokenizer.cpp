@@ -24,7 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 const char *kUsage =
-    "usage: cephalo tokenizer train --input FILE --vocab-size N --out DIR [options]\n"
+    "usage: cephalo tokenizer train (--input FILE | --records FILE)... --vocab-size N --out DIR [options]\n"
     "\n"
     "Trains a SentencePiece BPE tokenizer with Llama's settings (byte fallback, identity\n"
     "normalisation, digits split, <unk> <s> </s> at 0 1 2) and the Idefics2 tokens\n"
@@ -33,6 +33,8 @@ const char *kUsage =
     "special_tokens_map.json into DIR.\n"
     "\n"
     "  --input FILE             training text, one sentence or paragraph a line\n"
+    "  --records FILE           or the query and answer texts of training records (JSONL, as\n"
+    "                           cephalo train reads); --input and --records may repeat\n"
     "  --vocab-size N           pieces in the vocabulary, the special ones included\n"
     "  --out DIR                the tokenizer folder (created)\n"
     "  --character-coverage X   share of characters covered by pieces (default 1.0; the rest\n"
@@ -50,32 +52,51 @@ const cephalo::models::cli::Program kCli{"cephalo tokenizer", kUsage};
   std::exit(2);
 }
 
-// The corpus line by line (our own reader: SentencePiece's --input splits paths at commas).
+// The corpus, one sentence a line (our own iterator: SentencePiece's --input splits paths at
+// commas).
 class Lines : public sentencepiece::SentenceIterator {
  public:
-  explicit Lines(const fs::path &path) : in_(path, std::ios::binary) { Next(); }
-  bool done() const override { return done_; }
-  void Next() override
-  {
-    while (std::getline(in_, line_)) {
-      if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-      if (!line_.empty()) {
-        ++count_;
-        return;
-      }
-    }
-    done_ = true;
-  }
-  const std::string &value() const override { return line_; }
+  explicit Lines(const std::vector<std::string> &lines) : lines_(lines) {}
+  bool done() const override { return at_ >= lines_.size(); }
+  void Next() override { ++at_; }
+  const std::string &value() const override { return lines_[at_]; }
   sentencepiece::util::Status status() const override { return {}; }
-  long count() const { return count_; }
 
  private:
-  std::ifstream in_;
-  std::string line_;
-  bool done_ = false;
-  long count_ = 0;
+  const std::vector<std::string> &lines_;
+  std::size_t at_ = 0;
 };
+
+void read_text(const fs::path &path, std::vector<std::string> &lines)
+{
+  if (!fs::is_regular_file(path)) fail(path.string() + ": no such file");
+  std::ifstream in(path, std::ios::binary);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(std::move(line));
+  }
+}
+
+// The "query" and "answer" of every record of a training JSONL file, each a sentence.
+void read_records(const fs::path &path, std::vector<std::string> &lines)
+{
+  if (!fs::is_regular_file(path)) fail(path.string() + ": no such file");
+  std::ifstream in(path, std::ios::binary);
+  long number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto record = nlohmann::json::parse(line, nullptr, false);
+    if (!record.is_object())
+      fail(path.string() + ":" + std::to_string(number) + ": not a JSON object");
+    for (const char *field : {"query", "answer"}) {
+      const auto it = record.find(field);
+      if (it == record.end() || !it->is_string())
+        fail(path.string() + ":" + std::to_string(number) + ": no \"" + field + "\" text");
+      if (!it->get_ref<const std::string &>().empty()) lines.push_back(it->get<std::string>());
+    }
+  }
+}
 
 }    // namespace
 
@@ -87,15 +108,19 @@ int main(int argc, char **argv)
   }
   if (argc < 2 || std::string(argv[1]) != "train")
     kCli.fail_usage(argc < 2 ? "no command (train)" : "unknown command '" + std::string(argv[1]) + "'");
-  fs::path input, out;
+  std::vector<std::string> corpus;
+  std::string sources;
+  fs::path out;
   long long vocab = 0, max_sentences = 1000000;
   double coverage = 1.0;
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) kCli.fail_usage(flag + " needs a value");
     const std::string value = argv[++i];
-    if (flag == "--input")
-      input = value;
+    if (flag == "--input" || flag == "--records") {
+      (flag == "--input" ? read_text : read_records)(value, corpus);
+      sources += (sources.empty() ? "" : ", ") + value;
+    }
     else if (flag == "--out")
       out = value;
     else if (flag == "--vocab-size")
@@ -113,13 +138,11 @@ int main(int argc, char **argv)
     } else
       kCli.fail_usage("unknown option " + flag);
   }
-  if (input.empty()) kCli.fail_usage("--input FILE is required");
+  if (sources.empty()) kCli.fail_usage("--input FILE or --records FILE is required");
   if (out.empty()) kCli.fail_usage("--out DIR is required");
   if (vocab == 0) kCli.fail_usage("--vocab-size N is required");
-  if (!fs::is_regular_file(input)) fail(input.string() + ": no such file");
-
-  Lines lines(input);
-  if (lines.done()) fail(input.string() + ": no text to train on");
+  if (corpus.empty()) fail(sources + ": no text to train on");
+  Lines lines(corpus);
   std::string symbols;
   for (const auto &s : kSymbols) symbols += (symbols.empty() ? "" : ",") + s;
   char coverage_text[32];
@@ -134,7 +157,7 @@ int main(int argc, char **argv)
       " --user_defined_symbols=" + symbols;
   std::string model;
   const auto status = sentencepiece::SentencePieceTrainer::Train(arguments, &lines, &model);
-  if (!status.ok()) fail(input.string() + ": SentencePiece training failed: " + status.ToString());
+  if (!status.ok()) fail(sources + ": SentencePiece training failed: " + status.ToString());
 
   std::error_code error;
   fs::create_directories(out, error);
@@ -170,8 +193,8 @@ int main(int argc, char **argv)
   if (!std::ofstream(out / "tokenizer_config.json", std::ios::app))
     fail(out.string() + ": cannot be written");
   std::fprintf(stderr,
-               "cephalo tokenizer: %lld pieces from %ld lines of %s; <image> is %d, "
+               "cephalo tokenizer: %lld pieces from %zu lines of %s; <image> is %d, "
                "<end_of_utterance> %d (image_token_id and vocab_size of config.json); wrote %s\n",
-               vocab, lines.count(), input.string().c_str(), 4, 5, out.string().c_str());
+               vocab, corpus.size(), sources.c_str(), 4, 5, out.string().c_str());
   return 0;
 }

@@ -48,7 +48,8 @@ const char *kUsage =
     "  --weight-decay X       AdamW weight decay, not on norms and biases (default 0.01)\n"
     "  --clip X               gradient norm clipping, 0 for none (default 1)\n"
     "  --dtype D              float32 (default) or bfloat16 (fp32 master weights)\n"
-    "  --device cpu|cuda[:N]  default cpu\n"
+    "  --save-dtype D         dtype of the written weights (default: --dtype): bfloat16 halves\n"
+    "                         the folder of an fp32-trained model\n"    "  --device cpu|cuda[:N]  default cpu\n"
     "  --threads N            CPU threads (default: all cores)\n"
     "  --eval-every N         steps between evaluations (default: at the end)\n"
     "  --eval-generate N      eval records answered greedily for exact match (default 4)\n"
@@ -57,6 +58,7 @@ const char *kUsage =
     "  --seed S               initialisation, data order and dropout (default 0)\n"
     "  --init-std X           std of the random initialisation with --config (default 0.02)\n"
     "  --max-answer-tokens N  length limit of greedy answers in evaluation (default 64)\n"
+    "  --freeze LIST          parts kept fixed in full training: vision, connector, text\n"
     "  --lora-rank R          train LoRA adapters of rank R; the base stays frozen\n"
     "  --lora-alpha A         default 16\n"
     "  --lora-dropout P       default 0\n"
@@ -157,6 +159,10 @@ int main(int argc, char **argv)
       options.init_std = kCli.number(flag, value);
     else if (flag == "--max-answer-tokens")
       options.max_answer_tokens = static_cast<int>(kCli.whole(flag, value, 1, 1 << 20));
+    else if (flag == "--save-dtype")
+      options.save_dtype = value;
+    else if (flag == "--freeze")
+      options.freeze = list(flag, value);
     else if (flag == "--lora-rank")
       options.lora.rank = static_cast<int>(kCli.whole(flag, value, 1, 1 << 16));
     else if (flag == "--lora-alpha")

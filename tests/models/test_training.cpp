@@ -448,6 +448,58 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(lora)
 
+BOOST_AUTO_TEST_CASE(frozen_parts_keep_their_weights_and_the_rest_trains)
+{
+  ScratchDir dir;
+  const auto base = tiny_base(dir / "base");
+  auto o = tiny_options(base, write_colour_set(dir.path(), "train", 2, 0), dir / "out");
+  o.freeze = {"vision", "connector"};
+  o.save_dtype = "bfloat16";
+  o.steps = 3;
+  Trainer trainer(o);
+  auto &s = trainer.impl();
+  std::int64_t text_parameters = 0;
+  for (const auto &p : s.model->parameters())
+    if (p.parts.front().first.rfind("model.vision_model.", 0) != 0 &&
+        p.parts.front().first.rfind("model.connector.", 0) != 0)
+      text_parameters += p.tensor.numel();
+  BOOST_TEST(trainer.trainable_parameters() == text_parameters);
+  BOOST_TEST(!s.images_train);
+  for (int i = 0; i < o.steps; ++i) trainer.step();
+
+  auto weights = WeightStore::open(base);
+  const Idefics2Model original(s.config, weights, torch::TensorOptions().dtype(torch::kFloat32));
+  const auto now = s.model->checkpoint_tensors(), then = original.checkpoint_tensors();
+  BOOST_TEST_REQUIRE(now.size() == then.size());
+  int moved = 0;
+  for (std::size_t i = 0; i < now.size(); ++i) {
+    const std::string &name = now[i].first;
+    const bool frozen =
+        name.rfind("model.vision_model.", 0) == 0 || name.rfind("model.connector.", 0) == 0;
+    if (frozen)
+      BOOST_TEST(torch::equal(now[i].second, then[i].second), name);
+    else if (!torch::equal(now[i].second, then[i].second))
+      ++moved;
+  }
+  BOOST_TEST(moved > 10);
+
+  // the written weights are bfloat16, the folder a model the runtime loads
+  trainer.save(dir / "saved");
+  const auto st = SafetensorsFile::open(dir / "saved" / "model.safetensors");
+  for (const auto &info : st.tensors()) BOOST_TEST((info.dtype == DType::BF16), info.name);
+  std::ifstream config(dir / "saved" / "config.json");
+  BOOST_TEST(contains(std::string(std::istreambuf_iterator<char>(config), {}), "bfloat16"));
+
+  auto bad = o;
+  bad.freeze = {"decoder"};
+  BOOST_TEST(contains(error_of([&] { Trainer t(bad); }), "expected vision, connector or text"));
+  bad.freeze = {"vision", "connector", "text"};
+  BOOST_TEST(contains(error_of([&] { Trainer t(bad); }), "nothing to train"));
+  bad = o;
+  bad.save_dtype = "float16";
+  BOOST_TEST(contains(error_of([&] { Trainer t(bad); }), "save dtype"));
+}
+
 BOOST_AUTO_TEST_CASE(lora_trains_only_the_adapters_and_saves_them_in_the_peft_layout)
 {
   ScratchDir dir;
@@ -585,10 +637,21 @@ BOOST_AUTO_TEST_CASE(cephalo_train_trains_from_scratch_merges_and_reports_bad_in
       corpus << "What colour is the square? red green blue yellow. The crack grows.\n";
   }
   const std::string tokenizer_program = cephalo::test::shell_quote(CEPHALO_TOKENIZER);
+  // texts from a corpus file and from the training records' questions and answers
   const auto made = cephalo::test::run_command(
-      dir.path(), tokenizer_program + " train --input corpus.txt --vocab-size 300 --out recipe");
+      dir.path(), tokenizer_program +
+                      " train --input corpus.txt --records train.jsonl --vocab-size 300 --out recipe");
   BOOST_TEST_INFO(made.output);
   BOOST_TEST_REQUIRE(made.exit_code == 0);
+  BOOST_TEST(contains(made.output, "corpus.txt, train.jsonl"));
+  {
+    std::ofstream bad(dir / "bad.jsonl");
+    bad << "{\"image\": \"a.png\", \"query\": \"q\", \"answer\": \"a\"}\n{\"image\": \"a.png\"}\n";
+  }
+  const auto refused = cephalo::test::run_command(
+      dir.path(), tokenizer_program + " train --records bad.jsonl --vocab-size 300 --out other");
+  BOOST_TEST(refused.exit_code != 0);
+  BOOST_TEST(contains(refused.output, "bad.jsonl:2: no \"query\" text"));
   auto config = tiny_config();
   config.text.vocab_size = 300;
   config.image_token_id = 4;

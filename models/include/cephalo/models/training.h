@@ -61,6 +61,9 @@ struct TrainOptions {
   // "float32", or "bfloat16": the model computes in bf16 while AdamW keeps fp32 master weights
   // and moments (a frozen LoRA base stays bf16 with no master copy).
   std::string dtype = "float32";
+  // dtype of the written model.safetensors ("float32" or "bfloat16"); empty: the training dtype.
+  // Checkpoints keep fp32 weights and moments for resuming whatever this is.
+  std::string save_dtype;
   std::string device = "cpu";
   double init_std = 0.02;    // random initialisation from a config
 
@@ -72,6 +75,11 @@ struct TrainOptions {
   std::uint64_t seed = 0;
   int threads = 0;         // CPU threads; 0: every core
   bool progress = true;    // the progress bar on stderr
+  // Parts kept as they are in full training: any of "vision" (the vision tower), "connector"
+  // (modality projection and perceiver resampler) and "text" (embeddings, decoder, lm_head).
+  // A decoder trained on a frozen random vision tower first learns to read its features before
+  // they may move (a later stage trains everything from that checkpoint).
+  std::vector<std::string> freeze;
 
   LoraOptions lora;
 };
