@@ -48,7 +48,7 @@ constexpr const char *kDescribeQuery = "Describe the fracture snapshot.";
 constexpr double kInitiationLength = 1.0;
 
 struct Options {
-  fs::path out, lmp = "lmp", plugin, input, mpiexec = "mpirun";
+  fs::path out, lmp = CEPHALO_DEFAULT_LMP, plugin, input, mpiexec = "mpirun";
   int runs = 24, steps = 5000, every = 250, ranks = 2, size = 384;
   std::uint64_t seed = 1;
   double train = 0.8, validation = 0.1, test = 0.1;
@@ -175,6 +175,10 @@ void simulate(const Options &o, const RunParams &p, const fs::path &prefix, cons
           << " -var every " << o.every << " -var size " << o.size << " > /dev/null 2>&1";
   const int status = std::system(command.str().c_str());
   if (status != 0) {
+    if (!fs::exists(log))
+      fail("run " + std::to_string(p.index) + " did not start (exit status " + std::to_string(status) +
+           "): is " + o.lmp.string() + " a LAMMPS executable with the PLUGIN package (--lmp), and " +
+           o.mpiexec.string() + " an MPI launcher (--mpiexec)?");
     std::ifstream in(log);
     std::stringstream text;
     text << in.rdbuf();
