@@ -269,7 +269,7 @@ struct DesignAgent::Impl {
   // The spec for a text: the model's when it gives a valid one, the interpreter's otherwise.
   meshing::DesignSpec spec_for_text(const std::string &text, DesignResult &result)
   {
-    if (!options.endpoint.empty()) {
+    if (!options.endpoint.empty() && options.model_spec) {
       std::string why;
       if (model_alive || probe(why)) {
         if (auto spec = spec_from_model("model_spec", detail::spec_prompt(text), 0, why)) {
@@ -502,7 +502,7 @@ DesignResult DesignAgent::design_from_image(const std::filesystem::path &image,
     r.type = bridge::RequestType::Describe;
     r.prompt = detail::describe_image_prompt(hint);
     r.images = {png};
-    r.params.max_new_tokens = std::min(impl.max_new_tokens, 512);
+    r.params.max_new_tokens = std::min(impl.max_new_tokens, 256);    // one short paragraph
     r.deadline_ms = impl.options.model_timeout_ms;
     const auto step = impl.begin_step(
         "describe_image", {{"image", image.string()}, {"bytes", png.size()}, {"prompt", r.prompt}});

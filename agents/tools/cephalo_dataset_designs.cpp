@@ -6,6 +6,7 @@
 //
 //   cephalo dataset designs --out DIR [--count 12] [--size 384] [--seed 1] [--split 0.8,0.1,0.1]
 #include "cephalo/agents/interpreter.h"
+#include "model_prompts.h"
 #include "cephalo/meshing/build.h"
 #include "cephalo/meshing/preview.h"
 
@@ -19,6 +20,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <sstream>
@@ -30,10 +32,13 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr const char *kQuery = "Describe this structure so that it could be 3D printed.";
+// the question the design agent asks of a picture (cephalo design --image), so that a model
+// trained on these records answers the agent in the words its interpreter reads
+const std::string kQuery = cephalo::agents::detail::describe_image_prompt("");
 
 struct Options {
   fs::path out;
+  fs::path score;    // predictions to score instead of making a dataset
   int count = 12, size = 384;
   std::uint64_t seed = 1;
   double train = 0.8, validation = 0.1, test = 0.1;
@@ -43,7 +48,9 @@ struct Options {
 {
   std::fprintf(stderr,
                "cephalo dataset: %s\n\nusage: cephalo dataset designs --out DIR [--count N] "
-               "[--size PX] [--seed N] [--split TRAIN,VAL,TEST]\n",
+               "[--size PX] [--seed N] [--split TRAIN,VAL,TEST]\n"
+               "       cephalo dataset designs --score PREDICTIONS.jsonl   (records of this "
+               "dataset with a \"prediction\", as cephalo evaluate --out writes)\n",
                what.c_str());
   std::exit(2);
 }
@@ -137,6 +144,7 @@ Options parse(int argc, char **argv)
       return static_cast<int>(n);
     };
     if (a == "--out") o.out = v;
+    else if (a == "--score") o.score = v;
     else if (a == "--count") o.count = integer(1, 10000);
     else if (a == "--size") o.size = integer(64, 4096);
     else if (a == "--seed") o.seed = static_cast<std::uint64_t>(integer(0, 1 << 30));
@@ -148,8 +156,113 @@ Options parse(int argc, char **argv)
       usage_error("unknown option " + a);
     }
   }
-  if (o.out.empty()) usage_error("--out DIR is needed");
+  if (o.out.empty() && o.score.empty()) usage_error("--out DIR is needed");
   return o;
+}
+
+// Whether `spec` (JSON) holds at a reading's field ("tpms.cell_size", "form.size") what
+// `reference` holds there; numbers compared to a millionth.
+bool same_field(const json &reference, const json &spec, const std::string &field)
+{
+  std::string pointer = "/" + field;
+  std::replace(pointer.begin(), pointer.end(), '.', '/');
+  const json::json_pointer at(pointer);
+  if (!reference.contains(at)) return true;    // nothing the spec records
+  if (!spec.contains(at)) return false;
+  const std::function<bool(const json &, const json &)> equal = [&](const json &a, const json &b) {
+    if (a.is_number() && b.is_number())
+      return std::abs(a.get<double>() - b.get<double>()) <=
+             1e-6 * std::max(1.0, std::abs(a.get<double>()));
+    if (a.is_array() && b.is_array()) {
+      if (a.size() != b.size()) return false;
+      for (std::size_t i = 0; i < a.size(); ++i)
+        if (!equal(a[i], b[i])) return false;
+      return true;
+    }
+    return a == b;
+  };
+  return equal(reference[at], spec[at]);
+}
+
+// How many descriptions a model gave of held-out design renders the interpreter turns back into
+// the design: the family, and every field the reference caption sets (its main numbers: cell
+// size, walls, layers, tubules, outer size) at the reference's value in the spec read from the
+// description. Prints a table by family.
+int score(const fs::path &file)
+{
+  std::ifstream in(file);
+  if (!in) {
+    std::fprintf(stderr, "cephalo dataset: cannot read %s\n", file.c_str());
+    return 1;
+  }
+  struct Tally {
+    int n = 0, family = 0, numbers = 0, refused = 0;
+    int fields = 0, fields_recovered = 0;    // the reference's numbers, one by one
+  };
+  std::map<std::string, Tally> by_family;
+  long line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    const json record = json::parse(line, nullptr, false);
+    if (!record.is_object() || !record.contains("family") || !record["family"].is_string() ||
+        !record.contains("answer") || !record["answer"].is_string())
+      continue;    // not a design record (a fracture record of a mixed test file)
+    if (!record.contains("prediction") || !record["prediction"].is_string()) {
+      std::fprintf(stderr, "cephalo dataset: %s:%ld: no \"prediction\"\n", file.c_str(), line_number);
+      return 1;
+    }
+    Tally &t = by_family[record["family"].get<std::string>()];
+    ++t.n;
+    // the reference caption's fields: what a description must give back
+    cephalo::agents::Interpretation reference;
+    try {
+      reference = cephalo::agents::interpret_design(record["answer"].get<std::string>());
+    } catch (const cephalo::agents::InterpretError &e) {
+      std::fprintf(stderr, "cephalo dataset: %s:%ld: the reference caption is not a design: %s\n",
+                   file.c_str(), line_number, e.what());
+      return 1;
+    }
+    const json reference_spec = json::parse(cephalo::meshing::design_spec_to_json(reference.spec));
+    std::vector<std::string> fields;
+    for (const auto &r : reference.understood)
+      if (!r.field.empty()) fields.push_back(r.field);
+    t.fields += static_cast<int>(fields.size());
+    try {
+      const auto reading = cephalo::agents::interpret_design(record["prediction"].get<std::string>());
+      if (std::string(cephalo::meshing::family_name(reading.spec.pattern().family)) !=
+          record["family"].get<std::string>())
+        continue;
+      ++t.family;
+      const json spec = json::parse(cephalo::meshing::design_spec_to_json(reading.spec));
+      int recovered = 0;
+      for (const auto &field : fields) recovered += same_field(reference_spec, spec, field) ? 1 : 0;
+      t.fields_recovered += recovered;
+      if (recovered == static_cast<int>(fields.size())) ++t.numbers;
+    } catch (const cephalo::agents::InterpretError &) {
+      ++t.refused;
+    }
+  }
+  Tally all;
+  std::printf("| design family | renders | family recovered | family and numbers recovered | "
+              "numbers recovered | refused |\n|---|---:|---:|---:|---:|---:|\n");
+  for (const auto &[family, t] : by_family) {
+    std::printf("| %s | %d | %d | %d | %d of %d | %d |\n", family.c_str(), t.n, t.family, t.numbers,
+                t.fields_recovered, t.fields, t.refused);
+    all.n += t.n;
+    all.family += t.family;
+    all.numbers += t.numbers;
+    all.fields += t.fields;
+    all.fields_recovered += t.fields_recovered;
+    all.refused += t.refused;
+  }
+  if (all.n == 0) {
+    std::fprintf(stderr, "cephalo dataset: %s holds no design records\n", file.c_str());
+    return 1;
+  }
+  std::printf("| all | %d | %.3f | %.3f | %.3f | %d |\n", all.n, double(all.family) / all.n,
+              double(all.numbers) / all.n,
+              all.fields > 0 ? double(all.fields_recovered) / all.fields : 0.0, all.refused);
+  return 0;
 }
 
 }    // namespace
@@ -162,6 +275,7 @@ int main(int argc, char **argv)
     ++argv;
   }
   const Options o = parse(argc, argv);
+  if (!o.score.empty()) return score(o.score);
   fs::create_directories(o.out / "images");
   const std::vector<std::string> families = {"tpms",     "honeycomb", "bouligand", "tubular",
                                              "cellular", "nacre",     "spider_web"};
@@ -176,26 +290,34 @@ int main(int argc, char **argv)
     for (int k = 0; k < o.count; ++k) {
       Design d;
       d.family = family;
-      d.caption = caption(family, rng);
       const std::string name = family + "-" + std::to_string(k);
       d.image = "images/" + name + ".png";
-      try {
-        const cephalo::agents::Interpretation reading = cephalo::agents::interpret_design(d.caption);
-        if (std::string(cephalo::meshing::family_name(reading.spec.pattern().family)) != family)
-          throw std::runtime_error("the interpreter read it as " +
+      // a caption the mesher cannot make (too fine a grid for its size) is replaced by another
+      // draw, at most a few times: the dataset holds only designs that exist
+      for (int attempt = 0;; ++attempt) {
+        d.caption = caption(family, rng);
+        try {
+          const cephalo::agents::Interpretation reading = cephalo::agents::interpret_design(d.caption);
+          if (std::string(cephalo::meshing::family_name(reading.spec.pattern().family)) != family)
+            throw std::logic_error("the interpreter read it as " +
                                    std::string(cephalo::meshing::family_name(reading.spec.pattern().family)));
-        d.spec = json::parse(cephalo::meshing::design_spec_to_json(reading.spec));
-        const double missing = number_not_in(d.caption, d.spec);
-        if (!std::isnan(missing))
-          throw std::runtime_error("the spec read from it has no " + mm(missing));
-        const auto part = cephalo::meshing::build_part(reading.spec);
-        cephalo::meshing::PreviewOptions preview;
-        preview.width = preview.height = o.size;
-        cephalo::meshing::render_preview(part, o.out / d.image, preview);
-      } catch (const std::exception &e) {
-        std::fprintf(stderr, "cephalo dataset: design '%s' cannot be made: %s\n", d.caption.c_str(),
-                     e.what());
-        return 1;
+          d.spec = json::parse(cephalo::meshing::design_spec_to_json(reading.spec));
+          const double missing = number_not_in(d.caption, d.spec);
+          if (!std::isnan(missing)) throw std::logic_error("the spec read from it has no " + mm(missing));
+          const auto part = cephalo::meshing::build_part(reading.spec);
+          cephalo::meshing::PreviewOptions preview;
+          preview.width = preview.height = o.size;
+          cephalo::meshing::render_preview(part, o.out / d.image, preview);
+          break;
+        } catch (const std::logic_error &e) {    // the captions and the interpreter disagree
+          std::fprintf(stderr, "cephalo dataset: design '%s' cannot be made: %s\n", d.caption.c_str(),
+                       e.what());
+          return 1;
+        } catch (const std::exception &e) {
+          std::fprintf(stderr, "cephalo dataset: skipping '%s' (%s)%s\n", d.caption.c_str(), e.what(),
+                       attempt + 1 < 8 ? ", drawing another" : "");
+          if (attempt + 1 >= 8) return 1;
+        }
       }
       std::fprintf(stderr, "%s: %s\n", name.c_str(), d.caption.c_str());
       designs.push_back(std::move(d));

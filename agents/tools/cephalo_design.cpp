@@ -30,6 +30,7 @@ const char *kUsage =
     "usage: cephalo design \"TEXT\" [-o PART.stl|PART.3mf] [--3mf] [--preview [PART.png]]\n"
     "                      [--spec-out SPEC.json] [--trace TRACE.json] [--endpoint ENDPOINT]\n"
     "                      [--rounds N] [--retries N] [--critique] [--timeout-ms N] [--json]\n"
+    "                      [--spec-by model|interpreter]\n"
     "                      [--quiet]\n"
     "       cephalo design --image PHOTO.png [\"HINT\"] --endpoint ENDPOINT [options]\n"
     "\n"
@@ -39,6 +40,8 @@ const char *kUsage =
     "  --endpoint E      a cephalo-serve (tcp://host:port): the model writes the spec, the\n"
     "                    interpreter takes over when it cannot; without it, the interpreter\n"
     "  --rounds N        build rounds at most (default 3); --retries N: re-asks per spec (2)\n"
+    "  --spec-by W       who writes the spec with --endpoint: model (default; the interpreter\n"
+    "                    when it cannot) or interpreter (the model only describes the image)\n"
     "  --critique        the model critiques each preview and revises the spec\n"
     "  --json            one JSON object on stdout instead of the text report\n";
 
@@ -128,6 +131,11 @@ int main(int argc, char **argv)
         options.model_timeout_ms = whole(1, 3600000);
       } else if (arg == "--critique") {
         options.critique = true;
+      } else if (arg == "--spec-by") {
+        const std::string by = value();
+        if (by != "model" && by != "interpreter")
+          return usage_error("--spec-by takes model or interpreter, not '" + by + "'");
+        options.model_spec = by == "model";
       } else if (arg == "--json") {
         as_json = true;
       } else if (arg == "--quiet" || arg == "-q") {

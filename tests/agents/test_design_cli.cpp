@@ -149,5 +149,21 @@ BOOST_AUTO_TEST_CASE(an_image_is_described_by_cephalo_serve_and_built)
   BOOST_TEST(out["fallback"].get<std::string>().find("no valid spec in 1 answer(s)") !=
              std::string::npos);
   BOOST_TEST(meshing::check_mesh(meshing::read_stl(dir / "second.stl")).watertight());
+
+  // --spec-by interpreter: the model only describes; no spec is asked of it, so no fallback
+  r = run_command(dir.path(),
+                  design("--image photo.png " + shell_quote(kGyroid) + " --endpoint " +
+                         serve.endpoint() + " -o third.stl --spec-by interpreter --json 2>/dev/null"));
+  BOOST_TEST_INFO(r.output);
+  BOOST_TEST_REQUIRE(r.exit_code == 0);
+  const json interpreted = json::parse(r.output);
+  BOOST_TEST(interpreted["spec_source"] == "interpreter");
+  BOOST_TEST(!interpreted.contains("fallback"));
+  BOOST_TEST(!interpreted["description"].get<std::string>().empty());
+  BOOST_TEST(meshing::check_mesh(meshing::read_stl(dir / "third.stl")).watertight());
+  r = run_command(dir.path(), design("--image photo.png --endpoint " + serve.endpoint() +
+                                     " --spec-by nobody"));
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.output.find("--spec-by takes model or interpreter") != std::string::npos, r.output);
 }
 #endif

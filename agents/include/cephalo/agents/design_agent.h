@@ -52,6 +52,10 @@ struct DesignOptions {
   int spec_retries = 2;              // model answers re-asked after a validation error
   int rounds = 3;                    // build rounds at most
   bool critique = false;             // ask the model to critique each preview
+  // false: the model only describes images (and critiques); the interpreter reads every text into
+  // the spec. For models trained to describe structures in the design language (cephalo-tiny)
+  // rather than to write DesignSpec JSON.
+  bool model_spec = true;
   std::filesystem::path work_dir;    // previews and intermediate files; empty: a temporary folder
   meshing::BuildOptions build;
   // progress(step, detail): one line per step for a CLI or a log
