@@ -5,7 +5,8 @@
 #   bash cmake/dev.sh setup            Debian packages, LAMMPS source and LAMMPS build
 #   bash cmake/dev.sh build  [preset]  setup, then configure and build Cephalo (preset: default)
 #   bash cmake/dev.sh test   [preset]  build, then run every test with ctest
-#   bash cmake/dev.sh demo             build, run examples/crack on 2 MPI ranks, build a design
+#   bash cmake/dev.sh demo             build, then examples/demo.sh on cephalo-tiny and a design
+#   bash cmake/dev.sh tiny             build, then make cephalo-tiny from nothing (about 50 min)
 #   bash cmake/dev.sh bench [args]     build, then run the benchmark programs
 #   bash cmake/dev.sh compat [suite]   compile the plugin against another Debian suite's LAMMPS
 #
@@ -128,8 +129,8 @@ run_tests() {
 
 demo() {
   build default
-  log "running examples/crack on 2 MPI ranks"
-  bash "$repo/examples/crack/run.sh" "$build_root/default" "$lammps_build/lmp" -var images 1000
+  log "the demo on the embedded cephalo-tiny: the crack described by the model, a design render to STL"
+  bash "$repo/examples/demo.sh" "$build_root/default" "$lammps_build/lmp"
   local out="$build_root/default/examples/designs"
   mkdir -p "$out"
   log "building examples/designs/gyroid_scaffold.json into $out (STL, 3MF, preview, report)"
@@ -157,6 +158,14 @@ bench() {
   "$build_root/default/tests/bench/bench_meshing"
   log "models: a small Idefics2 configuration on the CPU (tests/bench/gpu_check.sh runs the GPU benchmark)"
   "$build_root/default/tests/bench/bench_models" --tiny --batch 1,4 --prompt 128 --image 384 --steps 32
+  if [[ -f $repo/models/cephalo-tiny/config.json ]]; then
+    log "models: cephalo-tiny on 2 threads, 512x512 crack snapshots, PNG file to finished answer"
+    local snaps="$build_root/default/bench/snapshots-512"
+    "$build_root/default/bin/cephalo" dataset fracture --out "$snaps" --runs 1 --steps 5000 --every 1000 \
+      --size 512 --split 1,0,0 >/dev/null
+    "$build_root/default/bin/cephalo" evaluate --model "$repo/models/cephalo-tiny" --data "$snaps/train.jsonl" \
+      --threads 2 --latency 36 | tail -n 1
+  fi
   log "bridge: cephalo-serve's transport (echo backend) next to raw ZeroMQ REQ/REP"
   "$build_root/default/tests/bench/bench_bridge"
 }
@@ -182,6 +191,7 @@ case "$cmd" in
   build) build "$@" ;;
   test) run_tests "$@" ;;
   demo) demo ;;
+  tiny) build default; bash "$repo/models/recipes/cephalo-tiny/train.sh" "$build_root/default" ;;
   bench) bench "$@" ;;
   compat) compat "$@" ;;
   *) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;

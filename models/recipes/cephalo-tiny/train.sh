@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Makes cephalo-tiny from nothing: simulates its fracture data with the plugin, renders its design
+# data with meshing, trains its tokenizer and the model, and scores it on the held-out runs and
+# designs. Needs a build of the project (bash cmake/dev.sh build); `bash cmake/dev.sh tiny` does
+# both.
+#
+#   models/recipes/cephalo-tiny/train.sh [BUILD_DIR] [WORK_DIR] [OUT_DIR]
+#
+# BUILD_DIR: default build/default. WORK_DIR (datasets, tokenizer, training run): default
+# BUILD_DIR/cephalo-tiny. OUT_DIR (the model folder): default models/cephalo-tiny. THREADS sets
+# the CPU threads (default: every core), STEPS the optimizer steps (default 4200). Every step is
+# seeded; a dataset that is complete is not made again and training resumes from its latest
+# checkpoint, so an interrupted run continues where it stopped.
+#
+# The model (config.json here): an Idefics2 of 8.3M parameters, a 4-layer vision tower of width
+# 128 on 32-pixel patches of 384-pixel images, a perceiver resampler to 16 image tokens, a
+# 6-layer Mistral decoder of width 256, a 1024-piece tokenizer. Its vision tower and connector
+# stay at their seeded random initialisation (--freeze vision,connector): trained together from
+# scratch on this little data, the decoder learns to ignore the pictures before it learns to
+# read them, while a fixed random encoder keeps the colours of a snapshot apart, and the decoder
+# learns to read them (preprocessor_config.json normalises pixels about the white background so
+# that the specimen, not the margin, carries the features).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../../.." && pwd)
+build=$(cd "${1:-$repo/build/default}" && pwd)
+work=${2:-$build/cephalo-tiny}
+out=${3:-$repo/models/cephalo-tiny}
+bin=$build/bin
+threads=${THREADS:-$(nproc)}
+steps=${STEPS:-4200}
+for program in cephalo-dataset cephalo-dataset-designs cephalo-tokenizer cephalo-train cephalo-evaluate; do
+  [[ -x $bin/$program ]] || { echo "train.sh: no $bin/$program (bash cmake/dev.sh build first)" >&2; exit 1; }
+done
+mkdir -p "$work"
+start=$SECONDS
+stamp() { printf '[%s] %s\n' "$(date -u -d "@$((SECONDS - start))" +%H:%M:%S)" "$*"; }
+
+# 1. data: 60 crack runs (one in three with a round hole), 101 snapshots each, split by run; and
+#    designs of every family, split by design
+stamp "fracture dataset"
+"$bin/cephalo-dataset" fracture --out "$work/fracture" --runs 60 --steps 5000 --every 50 --seed 1 --ranks 2
+stamp "design dataset"
+[[ -f $work/designs/test.jsonl ]] ||
+  "$bin/cephalo-dataset-designs" --out "$work/designs" --count 20 --size 384 --seed 1
+
+# one file per split, image paths relative to it; the few design records repeated ten times in
+# training so that they are about one record in twenty
+for split in train validation test; do
+  repeat=1
+  [[ $split == train ]] && repeat=10
+  { sed 's#"image":"#"image":"fracture/#' "$work/fracture/$split.jsonl"
+    for _ in $(seq "$repeat"); do sed 's#"image":"#"image":"designs/#' "$work/designs/$split.jsonl"; done
+  } > "$work/$split.jsonl"
+done
+
+# 2. the tokenizer, on the training texts only, next to the model's config and preprocessor
+stamp "tokenizer"
+mkdir -p "$work/init"
+cp "$here/config.json" "$here/preprocessor_config.json" "$work/init/"
+"$bin/cephalo-tokenizer" train --records "$work/train.jsonl" --vocab-size 1024 --out "$work/init"
+
+# 3. training: AdamW at 2e-3 with warm-up and cosine decay, batches of 16, the vision tower and
+#    connector frozen at their seeded initialisation, weights written in bfloat16
+stamp "training ($steps steps on $threads threads)"
+"$bin/cephalo-train" --config "$work/init/config.json" --train "$work/train.jsonl" \
+  --eval "$work/validation.jsonl" --out "$work/run" --steps "$steps" --batch 16 --lr 2e-3 \
+  --min-lr 1e-4 --warmup 100 --freeze vision,connector --save-dtype bfloat16 --seed 1 \
+  --eval-every 1000 --eval-generate 16 --save-every 500 --threads "$threads" \
+  $([[ -f $work/run/checkpoints/latest ]] && echo --resume)
+
+# 4. the model folder
+mkdir -p "$out"
+for f in config.json generation_config.json model.safetensors preprocessor_config.json \
+         tokenizer.model tokenizer_config.json added_tokens.json special_tokens_map.json; do
+  cp "$work/run/$f" "$out/$f"
+done
+stamp "model in $out ($(du -sh "$out" | cut -f1))"
+
+# 5. scores on the held-out runs and designs: every question of the test split answered, the
+#    statistics scored against the measurements, the design descriptions read back by the
+#    interpreter (bash cmake/dev.sh bench times one 512x512 snapshot)
+stamp "evaluation"
+{
+  "$bin/cephalo-evaluate" --model "$out" --data "$work/test.jsonl" --out "$work/test.predictions.jsonl" \
+    --max-new-tokens 160 --threads "$threads"
+  echo
+  "$bin/cephalo-dataset-designs" --score "$work/test.predictions.jsonl"
+} | tee "$work/evaluation.md"
+cp "$work/evaluation.md" "$out/evaluation.md"
+stamp "done"
