@@ -108,7 +108,7 @@ int main(int argc, char **argv)
   }
   if (argc < 2 || std::string(argv[1]) != "train")
     kCli.fail_usage(argc < 2 ? "no command (train)" : "unknown command '" + std::string(argv[1]) + "'");
-  std::vector<std::string> corpus;
+  std::vector<std::pair<bool, fs::path>> inputs;    // (records?, path) in the order given
   std::string sources;
   fs::path out;
   long long vocab = 0, max_sentences = 1000000;
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     if (i + 1 >= argc) kCli.fail_usage(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--input" || flag == "--records") {
-      (flag == "--input" ? read_text : read_records)(value, corpus);
+      inputs.emplace_back(flag == "--records", value);
       sources += (sources.empty() ? "" : ", ") + value;
     }
     else if (flag == "--out")
@@ -141,6 +141,8 @@ int main(int argc, char **argv)
   if (sources.empty()) kCli.fail_usage("--input FILE or --records FILE is required");
   if (out.empty()) kCli.fail_usage("--out DIR is required");
   if (vocab == 0) kCli.fail_usage("--vocab-size N is required");
+  std::vector<std::string> corpus;
+  for (const auto &[records, path] : inputs) (records ? read_records : read_text)(path, corpus);
   if (corpus.empty()) fail(sources + ": no text to train on");
   Lines lines(corpus);
   std::string symbols;

@@ -523,11 +523,19 @@ Image gradient_image(int w, int h)
 BOOST_AUTO_TEST_CASE(chat_requests_stream_their_text_and_end_at_stop_strings)
 {
   ScratchDir dir;
-  auto vlm = VisionLanguageModel::load(write_model_with_tokenizer(dir.path(), 8));
   GenerationRequest request;
   request.messages = {{"user", "Describe the crack.", 1}};
   request.images = {gradient_image(40, 36)};
   request.sampling.max_new_tokens = 24;
+  // random weights whose greedy answer is long enough to cut at a stop string (the first seed
+  // from 8 that gives one; random models may end at once)
+  std::uint64_t seed = 8;
+  auto vlm = VisionLanguageModel::load(write_model_with_tokenizer(dir.path() / "8", seed));
+  while (vlm.generate({request})[0].text.size() <= 8u && seed < 40) {
+    ++seed;
+    vlm = VisionLanguageModel::load(
+        write_model_with_tokenizer(dir.path() / std::to_string(seed), seed));
+  }
 
   // User:<fake><image>x4<fake>Describe the crack.<end_of_utterance>\nAssistant:
   const auto prompt = vlm.prompt_tokens(request);
