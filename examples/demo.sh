@@ -21,15 +21,9 @@ out=${OUTPUT_DIR:-$build/examples/demo}
 [[ -x $build/bin/cephalo-serve ]] || { echo "demo.sh: no cephalo-serve in $build/bin (bash cmake/dev.sh build)" >&2; exit 1; }
 mkdir -p "$out/crack" "$out/design"
 
-# the server prints its endpoint on its first line of stdout, then serves until SIGTERM
-coproc SERVER { exec "$build/bin/cephalo-serve" --model "$model" --bind tcp://127.0.0.1:0 --quiet 2>"$out/serve.log"; }
-server_pid=$SERVER_PID
-trap 'kill -TERM $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
-if ! read -r -t 120 endpoint <&"${SERVER[0]}"; then
-  echo "demo.sh: cephalo-serve did not start:" >&2
-  cat "$out/serve.log" >&2
-  exit 1
-fi
+serve=$build/bin/cephalo-serve
+source "$here/serve.sh"
+start_serve "$out/serve.log" --model "$model"
 echo "== cephalo-serve with $(basename "$model") on $endpoint"
 
 echo "== 1. examples/crack on 2 MPI ranks; the model describes each snapshot"

@@ -34,15 +34,8 @@ serve="$build/bin/cephalo-serve"
 
 out=${OUTPUT_DIR:-$build/examples/crack-vlm}
 mkdir -p "$out"
-# the server prints its endpoint on its first line of stdout, then serves until SIGTERM
-coproc SERVER { exec "$serve" "${backend[@]}" --bind tcp://127.0.0.1:0 --quiet 2>"$out/serve.log"; }
-server_pid=$SERVER_PID
-trap 'kill -TERM $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
-if ! read -r -t 120 endpoint <&"${SERVER[0]}"; then
-  echo "run_vlm.sh: cephalo-serve did not start:" >&2
-  cat "$out/serve.log" >&2
-  exit 1
-fi
+source "$here/../serve.sh"
+start_serve "$out/serve.log" "${backend[@]}"
 echo "cephalo-serve (${backend[*]}) on $endpoint"
 
 OUTPUT_DIR=$out bash "$here/run.sh" "$build" "$lmp" -var vlm yes -var vlm_endpoint "$endpoint" \
