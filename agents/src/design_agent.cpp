@@ -374,6 +374,14 @@ struct DesignAgent::Impl {
     };
     std::optional<Kept> best;
     std::vector<std::string> problems;
+    // a spec the printer check or the build refuses: the step fails with the field it names,
+    // and the spec is revised by rule (false when no rule applies)
+    const auto revise_after = [&](const meshing::SpecError &e, auto &step, int round) {
+      end_step(step, {{"field", e.field()}}, e.what());
+      problems = {e.what()};
+      return revise(detail::revise_for_spec_error(spec, e.field(), e.what()), e.what(), spec,
+                    round, result);
+    };
     for (int round = 1; round <= options.rounds; ++round) {
       if (stopped()) {
         problems = {"stopped before round " + std::to_string(round)};
@@ -385,11 +393,7 @@ struct DesignAgent::Impl {
         meshing::check_printable_spec(spec);
         end_step(step, {{"printable", true}});
       } catch (const meshing::SpecError &e) {
-        end_step(step, {{"field", e.field()}}, e.what());
-        problems = {e.what()};
-        if (!revise(detail::revise_for_spec_error(spec, e.field(), e.what()), e.what(), spec, round,
-                    result))
-          break;
+        if (!revise_after(e, step, round)) break;
         continue;
       }
 
@@ -399,11 +403,7 @@ struct DesignAgent::Impl {
         part = meshing::build_part(spec, options.build);
         end_step(step, part_summary(spec, *part));
       } catch (const meshing::SpecError &e) {
-        end_step(step, {{"field", e.field()}}, e.what());
-        problems = {e.what()};
-        if (!revise(detail::revise_for_spec_error(spec, e.field(), e.what()), e.what(), spec, round,
-                    result))
-          break;
+        if (!revise_after(e, step, round)) break;
         continue;
       } catch (const meshing::BuildError &e) {
         end_step(step, {{"reasons", e.reasons()}}, e.what());
