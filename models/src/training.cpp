@@ -14,13 +14,11 @@
 
 #include <unistd.h>
 
-#include <set>
-
 #include <chrono>
 #include <cmath>
-#include <set>
 #include <cstdio>
 #include <map>
+#include <set>
 
 namespace cephalo::models {
 namespace fs = std::filesystem;
@@ -286,11 +284,12 @@ std::string Trainer::describe() const
   char text[512];
   std::snprintf(text, sizeof text,
                 "%.2fM parameters, %.3fM trainable%s, %s on %s%s; %zu records, %d steps of %d x "
-                "%d",
+                "%d%s",
                 s.model->parameter_count() / 1e6, trainable_parameters() / 1e6,
                 s.lora ? " (LoRA)" : "", torch_dtype_name(s.dtype).c_str(), s.device.str().c_str(),
                 s.threads.empty() ? "" : (" (" + s.threads + ")").c_str(), s.records.size(),
-                s.total, s.options.batch, s.options.accumulate);
+                s.total, s.options.batch, s.options.accumulate,
+                s.caching() ? "; each image encoded once" : "");
   return text;
 }
 
@@ -305,6 +304,7 @@ MicroBatch Trainer::Impl::make_batch(const std::vector<const Example *> &batch,
   auto ids_of = ids.accessor<std::int64_t, 2>();
   std::vector<std::int64_t> positions, targets;
   std::vector<Image> images;
+  std::set<std::string> reading;    // a file twice in one batch is read and encoded once
   for (std::int64_t r = 0; r < b; ++r) {
     const Example &e = *batch[static_cast<std::size_t>(r)];
     const auto n = static_cast<std::int64_t>(e.ids.size());
@@ -316,22 +316,30 @@ MicroBatch Trainer::Impl::make_batch(const std::vector<const Example *> &batch,
     }
     out.tokens += static_cast<int>(n);
     const TrainingRecord &record = from[e.record];
+    out.images.push_back(record.image.string());
+    if (caching() &&
+        (feature_cache.count(out.images.back()) || !reading.insert(out.images.back()).second))
+      continue;
     try {
       images.push_back(read_image(record.image));
     } catch (const ImageError &error) {
       throw TrainingError(record.where + ": " + error.what());
     }
+    out.encoded.push_back(static_cast<int>(r));
   }
   out.samples = static_cast<int>(b);
-  const ProcessedImages processed = preprocess(images, processor);
-  out.pixels =
-      torch::from_blob(const_cast<float *>(processed.pixels.data()),
-                       {processed.count, 3, processed.height, processed.width}, torch::kFloat32)
-          .to(device, /*non_blocking=*/false, /*copy=*/true);
-  out.pixel_mask =
-      torch::from_blob(const_cast<std::uint8_t *>(processed.pixel_mask.data()),
-                       {processed.count, processed.height, processed.width}, torch::kUInt8)
-          .to(device, false, true);
+  if (!images.empty()) {
+    const ProcessedImages processed = preprocess(images, processor);
+    out.images_per_sample = processed.images_per_input;
+    out.pixels =
+        torch::from_blob(const_cast<float *>(processed.pixels.data()),
+                         {processed.count, 3, processed.height, processed.width}, torch::kFloat32)
+            .to(device, /*non_blocking=*/false, /*copy=*/true);
+    out.pixel_mask =
+        torch::from_blob(const_cast<std::uint8_t *>(processed.pixel_mask.data()),
+                         {processed.count, processed.height, processed.width}, torch::kUInt8)
+            .to(device, false, true);
+  }
   out.ids = ids.to(device);
   out.positions = torch::tensor(positions, torch::kInt64).to(device);
   out.targets = torch::tensor(targets, torch::kInt64).to(device);
@@ -343,7 +351,31 @@ torch::Tensor Trainer::Impl::image_features(const MicroBatch &batch) const
   if (images_train) return model->encode_images(batch.pixels, batch.pixel_mask);
   // nothing before the decoder trains: no activations kept for it
   torch::NoGradGuard no_grad;
-  return model->encode_images(batch.pixels, batch.pixel_mask);
+  if (!caching()) return model->encode_images(batch.pixels, batch.pixel_mask);
+  // encode what the cache lacks, keep it while the budget lasts, and put the batch together
+  std::unordered_map<std::string, torch::Tensor> fresh;
+  if (!batch.encoded.empty()) {
+    const auto features = model->encode_images(batch.pixels, batch.pixel_mask);
+    std::int64_t row = 0;
+    for (std::size_t i = 0; i < batch.encoded.size(); ++i) {
+      const std::string &file = batch.images[static_cast<std::size_t>(batch.encoded[i])];
+      const std::int64_t rows = batch.images_per_sample[i];
+      const auto mine = features.narrow(0, row, rows).clone();
+      row += rows;
+      const std::int64_t bytes = mine.numel() * static_cast<std::int64_t>(mine.element_size());
+      if (feature_cache_bytes + bytes <= std::int64_t{options.feature_cache_mib} << 20) {
+        feature_cache.emplace(file, mine);
+        feature_cache_bytes += bytes;
+      }
+      fresh.emplace(file, mine);
+    }
+  }
+  std::vector<torch::Tensor> parts;
+  for (const auto &file : batch.images) {
+    const auto f = fresh.find(file);
+    parts.push_back(f != fresh.end() ? f->second : feature_cache.at(file));
+  }
+  return torch::cat(parts);
 }
 
 torch::Tensor Trainer::Impl::loss_sum(const MicroBatch &batch) const
@@ -384,6 +416,7 @@ StepStats Trainer::step()
     loss += part.item<double>();
     stats.samples += batch.samples;
     stats.tokens += batch.tokens;
+    stats.images_encoded += static_cast<int>(batch.encoded.size());
   }
 
   torch::NoGradGuard no_grad;
@@ -471,7 +504,7 @@ std::vector<std::string> Trainer::answer(const std::vector<TrainingRecord> &reco
     Example example{prompt, static_cast<int>(prompt.size()), i};
     // the batch maker wants an answer: an empty one, so no loss positions
     const MicroBatch batch = s.make_batch({&example}, records);
-    const auto features = s.model->encode_images(batch.pixels, batch.pixel_mask);
+    const auto features = s.image_features(batch);
     std::vector<std::int64_t> ids(prompt.begin(), prompt.end());
     std::vector<int> generated;
     // greedy, whole sequence each step: the training forward, no cache (answers are short)

@@ -14,6 +14,8 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string>
+#include <unordered_map>
 
 namespace cephalo::models {
 
@@ -31,7 +33,13 @@ struct TrainableTensor {
 // A padded micro-batch on the device: right-padded ids, the images, and where the loss looks.
 struct MicroBatch {
   torch::Tensor ids;    // [b, T]
+  std::vector<std::string> images;    // each sample's image file
+  // The images still to encode: every sample's, or with the feature cache those not in it (then
+  // undefined when there are none); `encoded` names their samples, `images_per_sample` how many
+  // processed images each one made (more than 1 with image splitting).
   torch::Tensor pixels, pixel_mask;
+  std::vector<int> encoded;
+  std::vector<int> images_per_sample;
   torch::Tensor positions;    // flat indices into [b * T] whose next token is an answer token
   torch::Tensor targets;      // [n] those next tokens
   int samples = 0, tokens = 0;
@@ -52,6 +60,10 @@ struct Trainer::Impl {
   std::vector<LoraModule> lora_modules;
   std::vector<TrainableTensor> trainable;
   bool images_train = false;    // vision tower or connector has trainable tensors
+  // Image features by file, while nothing before the decoder trains (options.feature_cache_mib).
+  mutable std::unordered_map<std::string, torch::Tensor> feature_cache;
+  mutable std::int64_t feature_cache_bytes = 0;
+  bool caching() const { return !images_train && options.feature_cache_mib > 0; }
   std::set<int> stop_ids;
   int pad_id = 0;
   std::unique_ptr<RecordOrder> order;
@@ -63,6 +75,7 @@ struct Trainer::Impl {
                         const std::vector<TrainingRecord> &from) const;
   // Summed cross-entropy over the batch's answer tokens (differentiable).
   torch::Tensor loss_sum(const MicroBatch &batch) const;
+  // [images, n_latents, hidden] for the batch's samples in order: encoded, or from the cache.
   torch::Tensor image_features(const MicroBatch &batch) const;
   void save_state(const std::filesystem::path &dir) const;
   void load_state(const std::filesystem::path &dir);

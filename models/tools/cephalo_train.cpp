@@ -59,6 +59,9 @@ const char *kUsage =
     "  --init-std X           std of the random initialisation with --config (default 0.02)\n"
     "  --max-answer-tokens N  length limit of greedy answers in evaluation (default 64)\n"
     "  --freeze LIST          parts kept fixed in full training: vision, connector, text\n"
+    "  --feature-cache MIB    with nothing before the decoder training (vision and connector\n"
+    "                         frozen), each image is encoded once and its features kept, up to\n"
+    "                         MIB mebibytes (default 4096; 0: encode every image every step)\n"
     "  --lora-rank R          train LoRA adapters of rank R; the base stays frozen\n"
     "  --lora-alpha A         default 16\n"
     "  --lora-dropout P       default 0\n"
@@ -163,6 +166,8 @@ int main(int argc, char **argv)
       options.save_dtype = value;
     else if (flag == "--freeze")
       options.freeze = list(flag, value);
+    else if (flag == "--feature-cache")
+      options.feature_cache_mib = static_cast<int>(kCli.whole(flag, value, 0, 1 << 24));
     else if (flag == "--lora-rank")
       options.lora.rank = static_cast<int>(kCli.whole(flag, value, 1, 1 << 16));
     else if (flag == "--lora-alpha")

@@ -500,6 +500,39 @@ BOOST_AUTO_TEST_CASE(frozen_parts_keep_their_weights_and_the_rest_trains)
   BOOST_TEST(contains(error_of([&] { Trainer t(bad); }), "save dtype"));
 }
 
+BOOST_AUTO_TEST_CASE(frozen_encoders_encode_each_image_once_and_train_as_without_the_cache)
+{
+  ScratchDir dir;
+  const auto base = tiny_base(dir / "base");
+  // 8 records, 24 samples: three epochs over 8 images
+  auto o = tiny_options(base, write_colour_set(dir.path(), "train", 2, 0), dir / "out");
+  o.freeze = {"vision", "connector"};
+  const auto run = [&](const TrainOptions &options) {
+    Trainer trainer(options);
+    int encoded = 0;
+    std::vector<double> losses;
+    for (int i = 0; i < options.steps; ++i) {
+      const auto stats = trainer.step();
+      encoded += stats.images_encoded;
+      losses.push_back(stats.loss);
+    }
+    return std::make_pair(encoded, losses);
+  };
+  const auto [cached, cached_losses] = run(o);
+  auto uncached_options = o;
+  uncached_options.feature_cache_mib = 0;
+  const auto [uncached, uncached_losses] = run(uncached_options);
+  BOOST_TEST(cached == 8);
+  BOOST_TEST(uncached == 24);
+  for (std::size_t i = 0; i < cached_losses.size(); ++i)
+    BOOST_TEST(cached_losses[i] == uncached_losses[i], boost::test_tools::tolerance(1e-5));
+
+  // a vision tower that trains is encoded at every step
+  auto training_vision = o;
+  training_vision.freeze = {"text"};
+  BOOST_TEST(run(training_vision).first == 24);
+}
+
 BOOST_AUTO_TEST_CASE(lora_trains_only_the_adapters_and_saves_them_in_the_peft_layout)
 {
   ScratchDir dir;

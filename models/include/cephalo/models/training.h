@@ -80,6 +80,10 @@ struct TrainOptions {
   // A decoder trained on a frozen random vision tower first learns to read its features before
   // they may move (a later stage trains everything from that checkpoint).
   std::vector<std::string> freeze;
+  // When nothing before the decoder trains (vision and connector frozen, or LoRA on the decoder
+  // only), each image's features are the same at every step: they are computed once and kept,
+  // up to this many MiB (on the training device). 0: encode every image at every step.
+  int feature_cache_mib = 4096;
 
   LoraOptions lora;
 };
@@ -92,6 +96,7 @@ struct StepStats {
   int answer_tokens = 0;
   double seconds = 0;
   double data_seconds = 0;    // of which reading and preprocessing images, batching
+  int images_encoded = 0;     // images that went through the vision tower (not from the cache)
 };
 
 struct EvalStats {
