@@ -188,8 +188,9 @@ void simulate(const Options &o, const RunParams &p, const fs::path &prefix, cons
   }
 }
 
-// The sentences of a description, built only from what the compute measured.
-std::string describe(const RunParams &p, const json &truth, double width)
+// The sentences of a description, built only from what the compute measured. `initiated`: the
+// crack reached the initiation length at this snapshot or an earlier one.
+std::string describe(const RunParams &p, const json &truth, double width, bool initiated)
 {
   std::ostringstream d;
   d << (p.geometry == "notch" ? "A two-dimensional Lennard-Jones crystal with an edge notch"
@@ -202,6 +203,9 @@ std::string describe(const RunParams &p, const json &truth, double width)
     const double speed = truth.value("crack_speed", 0.0);
     if (speed > 0.0) d << ", advancing at " << fixed(speed, 2);
     d << ". " << fixed(100.0 * truth.value("damage", 0.0), 1) << "% of the bonds are broken. ";
+  } else if (initiated) {
+    d << "A crack has started to grow from the flaw, but it is too short to measure in this "
+         "snapshot. ";
   } else {
     d << "No crack has grown yet. ";
   }
@@ -224,6 +228,11 @@ void write_split_records(const Options &o, const RunParams &p, const fs::path &p
   if (vm.size() != pe.size()) fail("run " + std::to_string(p.index) + ": records do not pair up");
   std::ofstream &out = splits.at(p.split);
   ++counts.runs[p.split];
+  // A crack that has started has started: the compute finds a crack of a lattice unit or two
+  // only while its faces stand apart, and thermal motion closes them for a few snapshots now and
+  // then, so initiation is the first snapshot that measured the crack at the initiation length,
+  // and every later one of the run.
+  bool initiated = false;
   for (std::size_t k = 0; k < vm.size(); ++k) {
     const json &a = vm[k], &b = pe[k];
     if (a["step"] != b["step"] || !a.contains("truth") || a["image"].is_null() || b["image"].is_null())
@@ -251,15 +260,16 @@ void write_split_records(const Options &o, const RunParams &p, const fs::path &p
          "[" + fixed(truth.value("pe_stdev", 0.0), 3) + ", " + fixed(truth.value("pe_mean", 0.0), 3) +
              ", " + fixed(truth.value("pe_median", 0.0), 3) + "]");
     const double length = truth.value("crack_length", 0.0);
-    const bool started = length >= kInitiationLength && truth["tip_x"].is_number();
-    emit(vm_image, kInitiationQuery, started ? "yes" : "no");
-    if (started) {
+    const bool measured = length >= kInitiationLength && truth["tip_x"].is_number();
+    initiated = initiated || measured;
+    emit(vm_image, kInitiationQuery, initiated ? "yes" : "no");
+    if (measured) {
       emit(vm_image, kTipQuery,
            "[" + fixed((truth["tip_x"].get<double>() - lo_x) / width, 3) + ", " +
                fixed((truth["tip_y"].get<double>() - lo_y) / height, 3) + "]");
       emit(vm_image, kLengthQuery, fixed(length / width, 3));
     }
-    emit(vm_image, kDescribeQuery, describe(p, truth, width));
+    emit(vm_image, kDescribeQuery, describe(p, truth, width, initiated));
   }
 }
 

@@ -1,5 +1,6 @@
 // cephalo dataset fracture end to end: a small sweep of real crack runs (lmp with the plugin),
-// split by run, with answers that are the compute's measurements; a second call resumes.
+// split by run, with answers that are the compute's measurements; a second call resumes; a
+// crack once measured has started for the rest of its run.
 #define BOOST_TEST_MODULE dataset
 #include <boost/test/unit_test.hpp>
 
@@ -95,6 +96,34 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
   BOOST_REQUIRE_EQUAL(again.exit_code, 0);
   BOOST_TEST(again.output.find("complete, kept") != std::string::npos);
   BOOST_TEST(read_text(data / "train.jsonl") == before);
+
+  // a crack measured at step 300 whose faces close again by step 600: it has still started
+  const fs::path recording = data / "images" / ("r" + std::to_string(run) + ".vm.jsonl");
+  auto snapshots = read_jsonl(recording);
+  const double lo = snapshots[1]["box"]["lo"][0], hi = snapshots[1]["box"]["hi"][0];
+  snapshots[0]["truth"]["crack_length"] = 0.0;
+  snapshots[0]["truth"]["tip_x"] = nullptr;
+  snapshots[1]["truth"]["crack_length"] = 2.0;
+  snapshots[1]["truth"]["tip_x"] = lo + 0.25 * (hi - lo);
+  snapshots[1]["truth"]["tip_y"] = snapshots[1]["box"]["hi"][1];
+  snapshots[2]["truth"]["crack_length"] = 0.0;
+  snapshots[2]["truth"]["tip_x"] = nullptr;
+  {
+    std::ofstream out(recording, std::ios::trunc);
+    for (const json &snapshot : snapshots) out << snapshot.dump() << '\n';
+  }
+  BOOST_REQUIRE_EQUAL(run_command(dir.path(), command(args), 120).exit_code, 0);
+  std::map<long, std::map<std::string, std::string>> answers;    // step -> query start -> answer
+  for (const json &row : read_jsonl(data / "train.jsonl"))
+    answers[row["step"].get<long>()][row["query"].get<std::string>().substr(0, 9)] =
+        row["answer"].get<std::string>();
+  BOOST_TEST(answers[0]["Has the c"] == "no");
+  BOOST_TEST(answers[300]["Has the c"] == "yes");
+  BOOST_TEST(answers[300]["Where is "] == "[0.250, 1.000]");
+  BOOST_TEST(answers[600]["Has the c"] == "yes");
+  BOOST_TEST(answers[600].count("Where is ") == 0u);    // no tip where none is measured
+  BOOST_TEST(answers[600]["Describe "].find("has started to grow") != std::string::npos);
+  BOOST_TEST(answers[0]["Describe "].find("No crack has grown yet") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(bad_options_are_usage_errors)
