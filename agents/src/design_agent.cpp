@@ -420,7 +420,7 @@ struct DesignAgent::Impl {
                                    std::to_string(round) + ".png");
       step = begin_step("preview", {{"file", png.string()}}, round);
       try {
-        meshing::render_preview(*part, png);
+        meshing::render_preview(*part, png, options.preview);
         end_step(step, {{"file", png.string()}, {"bytes", fs::file_size(png)}});
       } catch (const std::exception &e) {
         end_step(step, json::object(), e.what());

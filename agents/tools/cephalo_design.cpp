@@ -2,7 +2,8 @@
 // to a checked, printable part.
 //
 //   cephalo design "a gyroid scaffold 20 mm cube, 5 mm cells, 30% dense" -o part.stl [--3mf]
-//                  [--preview [PART.png]] [--spec-out SPEC.json] [--trace TRACE.json]
+//                  [--preview [PART.png]] [--preview-size WxH] [--spec-out SPEC.json]
+//                  [--trace TRACE.json]
 //                  [--endpoint tcp://127.0.0.1:5555] [--rounds N] [--critique] [--json] [--quiet]
 //   cephalo design --image photo.png ["hint"] --endpoint tcp://... -o part.stl ...
 //
@@ -28,6 +29,7 @@ namespace {
 
 const char *kUsage =
     "usage: cephalo design \"TEXT\" [-o PART.stl|PART.3mf] [--3mf] [--preview [PART.png]]\n"
+    "                      [--preview-size WxH]\n"
     "                      [--spec-out SPEC.json] [--trace TRACE.json] [--endpoint ENDPOINT]\n"
     "                      [--rounds N] [--retries N] [--critique] [--timeout-ms N] [--json]\n"
     "                      [--spec-by model|interpreter]\n"
@@ -37,6 +39,8 @@ const char *kUsage =
     "  -o FILE           the part (.stl: one file per body, .3mf: one file); default NAME.stl\n"
     "  --3mf             also a 3MF beside it\n"
     "  --preview [FILE]  a preview picture (default: beside the part, .png)\n"
+    "  --preview-size S  its size, WIDTHxHEIGHT or one number for a square (default 800x600);\n"
+    "                    the size the model reads with --critique too\n"
     "  --endpoint E      a cephalo-serve (tcp://host:port): the model writes the spec, the\n"
     "                    interpreter takes over when it cannot; without it, the interpreter\n"
     "  --rounds N        build rounds at most (default 3); --retries N: re-asks per spec (2)\n"
@@ -115,6 +119,8 @@ int main(int argc, char **argv)
       } else if (arg == "--preview") {
         want_preview = true;
         if (i + 1 < argc && ends_with(argv[i + 1], ".png")) preview = argv[++i];
+      } else if (arg == "--preview-size") {
+        meshing::parse_preview_size(value(), options.preview);
       } else if (arg == "--spec-out") {
         spec_out = value();
       } else if (arg == "--trace") {
@@ -232,7 +238,7 @@ int main(int argc, char **argv)
       if (!result.preview.empty())
         fs::copy_file(result.preview, preview, fs::copy_options::overwrite_existing);
       else
-        meshing::render_preview(part, preview);
+        meshing::render_preview(part, preview, options.preview);
       out["preview"] = preview;
     }
     write_trace();

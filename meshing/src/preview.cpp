@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace cephalo::meshing {
@@ -31,6 +32,25 @@ constexpr V3 kPalette[] = {
     {0.62, 0.68, 0.78}, {0.86, 0.58, 0.34}, {0.45, 0.72, 0.52}, {0.78, 0.46, 0.62}};
 
 }    // namespace
+
+void parse_preview_size(const std::string &text, PreviewOptions &options)
+{
+  const auto bad = [&] {
+    return std::invalid_argument("preview size '" + text +
+                                 "': expected WIDTHxHEIGHT or SIZE, 16 to 8192 pixels");
+  };
+  const auto number = [&](const std::string &part) {
+    if (part.empty() || part.size() > 4 ||
+        part.find_first_not_of("0123456789") != std::string::npos)
+      throw bad();
+    const int n = std::stoi(part);
+    if (n < 16 || n > 8192) throw bad();
+    return n;
+  };
+  const auto x = text.find('x');
+  options.width = number(text.substr(0, x));
+  options.height = x == std::string::npos ? options.width : number(text.substr(x + 1));
+}
 
 void render_preview(const BuiltPart &part, const std::filesystem::path &png,
                     const PreviewOptions &options)

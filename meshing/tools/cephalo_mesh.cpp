@@ -1,7 +1,8 @@
 // cephalo-mesh (run as `cephalo mesh`): builds a DesignSpec into checked meshes and writes them.
 //
 //   cephalo mesh spec.json|- -o part.stl [--3mf part.3mf] [--ply part.ply] [--obj part.obj]
-//                [--preview part.png] [--report report.json] [--spec-out full.json]
+//                [--preview part.png [--preview-size WxH]] [--report report.json]
+//                [--spec-out full.json]
 //                [--no-printability] [--quiet]
 //   cephalo mesh --schema        print the DesignSpec JSON Schema
 //
@@ -30,7 +31,8 @@ namespace {
 const char *kUsage =
     "usage: cephalo mesh SPEC.json|- -o PART.stl [--3mf PART.3mf] [--ply PART.ply] [--obj "
     "PART.obj]\n"
-    "                    [--preview PART.png] [--report REPORT.json] [--spec-out FULL.json]\n"
+    "                    [--preview PART.png [--preview-size WxH]] [--report REPORT.json]\n"
+    "                    [--spec-out FULL.json]\n"
     "                    [--no-printability] [--quiet]\n"
     "       cephalo mesh --schema\n";
 
@@ -95,6 +97,7 @@ class Progress {
 int main(int argc, char **argv)
 {
   std::string spec_path, report_path, spec_out, preview_path;
+  PreviewOptions preview_options;
   std::vector<std::string> outputs;
   bool printability = true, quiet = false;
   for (int i = 1; i < argc; ++i) {
@@ -112,6 +115,8 @@ int main(int argc, char **argv)
         outputs.push_back(value());
       } else if (arg == "--preview") {
         preview_path = value();
+      } else if (arg == "--preview-size") {
+        parse_preview_size(value(), preview_options);
       } else if (arg == "--report") {
         report_path = value();
       } else if (arg == "--spec-out") {
@@ -184,7 +189,7 @@ int main(int argc, char **argv)
       files.insert(files.end(), written.begin(), written.end());
     }
     const auto problems = verify_export(part, files);
-    if (!preview_path.empty()) render_preview(part, preview_path);
+    if (!preview_path.empty()) render_preview(part, preview_path, preview_options);
     if (!report_path.empty()) write_file(report_path, build_report_json(spec, part) + "\n");
     if (!spec_out.empty()) write_file(spec_out, design_spec_to_json(spec) + "\n");
     progress.done();

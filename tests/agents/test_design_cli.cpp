@@ -46,7 +46,7 @@ BOOST_AUTO_TEST_CASE(a_text_writes_a_watertight_stl_a_spec_a_trace_and_a_preview
   ScratchDir dir;
   const auto r = run_command(dir.path(), design(shell_quote(kGyroid) +
                                                 " -o part.stl --3mf --preview --spec-out spec.json "
-                                                "--trace trace.json"));
+                                                "--trace trace.json --preview-size 320x240"));
   BOOST_TEST_INFO(r.output);
   BOOST_TEST_REQUIRE(r.exit_code == 0);
   // what it understood, the checks and the files are reported
@@ -68,7 +68,16 @@ BOOST_AUTO_TEST_CASE(a_text_writes_a_watertight_stl_a_spec_a_trace_and_a_preview
   const json trace = json::parse(read_text(dir / "trace.json"));
   BOOST_TEST(trace["ok"] == true);
   BOOST_TEST(trace["steps"][0]["step"] == "interpret");
-  BOOST_TEST(read_text(dir / "part.png").rfind("\x89PNG", 0) == 0u);
+  const std::string png = read_text(dir / "part.png");
+  BOOST_TEST_REQUIRE(png.size() > 24u);
+  BOOST_TEST(png.rfind("\x89PNG", 0) == 0u);
+  // IHDR: width and height, big-endian, at bytes 16 and 20
+  const auto be32 = [&](std::size_t at) {
+    return (static_cast<unsigned char>(png[at]) << 24) | (static_cast<unsigned char>(png[at + 1]) << 16) |
+           (static_cast<unsigned char>(png[at + 2]) << 8) | static_cast<unsigned char>(png[at + 3]);
+  };
+  BOOST_TEST(be32(16) == 320);
+  BOOST_TEST(be32(20) == 240);
   BOOST_TEST(read_text(dir / "part.3mf").rfind("PK", 0) == 0u);
 }
 

@@ -153,6 +153,31 @@ BOOST_AUTO_TEST_CASE(builds_writes_and_reports)
   BOOST_TEST(check_mesh(read_stl(dir / "cube.stl")).watertight());
 }
 
+BOOST_AUTO_TEST_CASE(the_preview_has_the_size_asked_for)
+{
+  ScratchDir dir;
+  std::ofstream(dir / "cube.json") << kGyroid;
+  auto run = run_command(dir.path(), kMesh + " cube.json -o cube.stl --quiet --preview square.png "
+                                             "--preview-size 384");
+  BOOST_TEST_REQUIRE(run.exit_code == 0, run.output);
+  Picture picture = read_png(dir / "square.png");
+  BOOST_TEST(picture.width == 384u);
+  BOOST_TEST(picture.height == 384u);
+  run = run_command(dir.path(), kMesh + " cube.json -o cube.stl --quiet --preview wide.png "
+                                        "--preview-size 320x200");
+  BOOST_TEST_REQUIRE(run.exit_code == 0, run.output);
+  picture = read_png(dir / "wide.png");
+  BOOST_TEST(picture.width == 320u);
+  BOOST_TEST(picture.height == 200u);
+  for (const char *bad : {"12", "320x", "x200", "320x200x2", "big", "99999"}) {
+    run = run_command(dir.path(), kMesh + " cube.json -o bad.stl --preview bad.png --preview-size " +
+                                      bad);
+    BOOST_TEST(run.exit_code == 2, bad);
+    BOOST_TEST(run.output.find("expected WIDTHxHEIGHT or SIZE") != std::string::npos, run.output);
+  }
+  BOOST_TEST(!fs::exists(dir / "bad.stl"));
+}
+
 BOOST_AUTO_TEST_CASE(reads_the_spec_from_standard_input)
 {
   ScratchDir dir;

@@ -32,6 +32,7 @@
 
 #include "cephalo/agents/interpreter.h"
 #include "cephalo/meshing/build.h"
+#include "cephalo/meshing/preview.h"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -58,6 +59,7 @@ struct DesignOptions {
   bool model_spec = true;
   std::filesystem::path work_dir;    // previews and intermediate files; empty: a temporary folder
   meshing::BuildOptions build;
+  meshing::PreviewOptions preview;    // the previews rendered (and critiqued by the model)
   // progress(step, detail): one line per step for a CLI or a log
   std::function<void(const std::string &, const std::string &)> progress;
   // polled between steps: true ends the loop early (no part unless one was kept already)

@@ -4,6 +4,7 @@
 #include "cephalo/meshing/build.h"
 
 #include <filesystem>
+#include <string>
 
 namespace cephalo::meshing {
 
@@ -14,6 +15,11 @@ struct PreviewOptions {
   double elevation = 28.0;    // degrees above the xy plane
   bool cutaway = true;        // parts of several bodies: cut away the octant facing the viewer
 };
+
+// Sets width and height from "WIDTHxHEIGHT" or "SIZE" (a square), 16..8192 pixels each: how the
+// command-line tools take a preview size (a model reads pictures of the size it was trained on).
+// Throws std::invalid_argument naming the text.
+void parse_preview_size(const std::string &text, PreviewOptions &options);
 
 // An orthographic, shaded view of every body (one colour each), written as PNG.
 void render_preview(const BuiltPart &part, const std::filesystem::path &png,
