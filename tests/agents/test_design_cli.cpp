@@ -73,11 +73,13 @@ BOOST_AUTO_TEST_CASE(a_text_writes_a_watertight_stl_a_spec_a_trace_and_a_preview
   BOOST_TEST(png.rfind("\x89PNG", 0) == 0u);
   // IHDR: width and height, big-endian, at bytes 16 and 20
   const auto be32 = [&](std::size_t at) {
-    return (static_cast<unsigned char>(png[at]) << 24) | (static_cast<unsigned char>(png[at + 1]) << 16) |
-           (static_cast<unsigned char>(png[at + 2]) << 8) | static_cast<unsigned char>(png[at + 3]);
+    unsigned value = 0;
+    for (std::size_t i = at; i < at + 4; ++i)
+      value = value << 8 | static_cast<unsigned char>(png[i]);
+    return value;
   };
-  BOOST_TEST(be32(16) == 320);
-  BOOST_TEST(be32(20) == 240);
+  BOOST_TEST(be32(16) == 320u);
+  BOOST_TEST(be32(20) == 240u);
   BOOST_TEST(read_text(dir / "part.3mf").rfind("PK", 0) == 0u);
 }
 
@@ -145,12 +147,16 @@ BOOST_AUTO_TEST_CASE(an_image_is_described_by_cephalo_serve_and_built)
   cephalo::test::ServeProcess serve(CEPHALO_SERVE,
                                     {"--echo", "--bind", "tcp://127.0.0.1:0", "--quiet"});
   BOOST_TEST_REQUIRE(!serve.endpoint().empty());
-  r = run_command(dir.path(),
-                  design("--image photo.png " + shell_quote(kGyroid) + " --endpoint " +
-                         serve.endpoint() + " -o second.stl --retries 0 --json 2>/dev/null"));
-  BOOST_TEST_INFO(r.output);
-  BOOST_TEST_REQUIRE(r.exit_code == 0);
-  const json out = json::parse(r.output);
+  // the photo described by the server and built, with `options`: the JSON report
+  const auto from_photo = [&](const std::string &options) {
+    const auto run = run_command(dir.path(), design("--image photo.png " + shell_quote(kGyroid) +
+                                                    " --endpoint " + serve.endpoint() + " " +
+                                                    options + " --json 2>/dev/null"));
+    BOOST_TEST_INFO(run.output);
+    BOOST_TEST_REQUIRE(run.exit_code == 0);
+    return json::parse(run.output);
+  };
+  const json out = from_photo("-o second.stl --retries 0");
   // the echo backend's description names what reached it: this image's bytes
   BOOST_TEST(out["description"].get<std::string>().find(
                  std::to_string(fs::file_size(dir / "photo.png")) + " bytes") != std::string::npos);
@@ -160,12 +166,7 @@ BOOST_AUTO_TEST_CASE(an_image_is_described_by_cephalo_serve_and_built)
   BOOST_TEST(meshing::check_mesh(meshing::read_stl(dir / "second.stl")).watertight());
 
   // --spec-by interpreter: the model only describes; no spec is asked of it, so no fallback
-  r = run_command(dir.path(),
-                  design("--image photo.png " + shell_quote(kGyroid) + " --endpoint " +
-                         serve.endpoint() + " -o third.stl --spec-by interpreter --json 2>/dev/null"));
-  BOOST_TEST_INFO(r.output);
-  BOOST_TEST_REQUIRE(r.exit_code == 0);
-  const json interpreted = json::parse(r.output);
+  const json interpreted = from_photo("-o third.stl --spec-by interpreter");
   BOOST_TEST(interpreted["spec_source"] == "interpreter");
   BOOST_TEST(!interpreted.contains("fallback"));
   BOOST_TEST(!interpreted["description"].get<std::string>().empty());

@@ -170,8 +170,8 @@ BOOST_AUTO_TEST_CASE(the_preview_has_the_size_asked_for)
   BOOST_TEST(picture.width == 320u);
   BOOST_TEST(picture.height == 200u);
   for (const char *bad : {"12", "320x", "x200", "320x200x2", "big", "99999"}) {
-    run = run_command(dir.path(), kMesh + " cube.json -o bad.stl --preview bad.png --preview-size " +
-                                      bad);
+    run = run_command(dir.path(),
+                      kMesh + " cube.json -o bad.stl --preview bad.png --preview-size " + bad);
     BOOST_TEST(run.exit_code == 2, bad);
     BOOST_TEST(run.output.find("expected WIDTHxHEIGHT or SIZE") != std::string::npos, run.output);
   }
