@@ -64,10 +64,10 @@ const char *const ComputeCephaloCrack::entry_names[NUM_ENTRIES] = {
 
 ComputeCephaloCrack::ComputeCephaloCrack(LAMMPS *lmp, int narg, char **arg) :
     Compute(lmp, narg, arg), bond_cutoff(0.0), break_distance(0.0), link_distance(0.0), axis(0),
-    direction(1.0), origin_first(true), origin_value(0.0), surface_loss(2), region(nullptr),
-    id_fix(nullptr), bonds(nullptr), list(nullptr), nmax(0), peratom(nullptr),
-    cluster_label(nullptr), have_previous(false),
-    previous_time(0.0), previous_length(0.0), speed(0.0)
+    direction(1.0), origin_first(true), origin_value(0.0), surface_loss(2), heal(false),
+    region(nullptr), id_fix(nullptr), bonds(nullptr), list(nullptr), nmax(0), peratom(nullptr),
+    cluster_label(nullptr), have_previous(false), previous_time(0.0), previous_length(0.0),
+    speed(0.0)
 {
   if (atom->tag_enable == 0) error->all(FLERR, "Compute {} requires atom IDs", style);
 
@@ -129,6 +129,11 @@ ComputeCephaloCrack::ComputeCephaloCrack(LAMMPS *lmp, int narg, char **arg) :
       if (surface_loss < 1)
         error->all(FLERR, "Compute {} keyword surface needs an integer >= 1, got {}", style,
                    arg[iarg + 1]);
+    } else if (strcmp(arg[iarg], "heal") == 0) {
+      need_value(iarg, "yes or no");
+      if (strcmp(arg[iarg + 1], "yes") != 0 && strcmp(arg[iarg + 1], "no") != 0)
+        error->all(FLERR, "Compute {} keyword heal needs yes or no, got {}", style, arg[iarg + 1]);
+      heal = strcmp(arg[iarg + 1], "yes") == 0;
     } else if (strcmp(arg[iarg], "region") == 0) {
       need_value(iarg, "the ID of a region that bounds the crack search");
       region_id = arg[iarg + 1];
@@ -390,7 +395,7 @@ void ComputeCephaloCrack::take_reference()
   bonds->set_capacity(widest);
 
   double mybonds = 0.0;
-  for (int i = 0; i < nlocal; i++) bonds->nbond[i] = 0;
+  for (int i = 0; i < nlocal; i++) bonds->nbond[i] = bonds->face[i] = 0;
   for (int ii = 0; ii < list->inum; ii++) {
     const int i = list->ilist[ii];
     if (!(mask[i] & groupbit)) continue;
@@ -418,6 +423,9 @@ void ComputeCephaloCrack::take_reference()
    good (damage); atoms that lost at least `surface` neighbours, i.e. whose
    broken bonds were not replaced by new neighbours, line crack faces and
    voids. Slip keeps the neighbour count and so does not look like a crack.
+   Without `heal`, an atom once on a face stays there: its bonds are broken
+   for good even when thermal motion or closing brings the faces back
+   within the bond cutoff, so a short crack does not vanish and reappear.
 ------------------------------------------------------------------------- */
 
 void ComputeCephaloCrack::find_crack_atoms()
@@ -473,8 +481,13 @@ void ComputeCephaloCrack::find_crack_atoms()
 
     peratom[i][0] = count > 0 ? static_cast<double>(broken) / count : 0.0;
     peratom[i][2] = lost;
-    if (lost >= surface_loss && (!region || region->match(x[i][0], x[i][1], x[i][2])))
+    const bool on_face = lost >= surface_loss || (!heal && bonds->face[i]);
+    if (on_face && (!region || region->match(x[i][0], x[i][1], x[i][2]))) {
       crack_atoms.push_back(i);
+      bonds->face[i] = 1;
+    } else if (heal) {
+      bonds->face[i] = 0;
+    }
   }
 
   FixCephaloBonds::Reference &ref = bonds->reference;

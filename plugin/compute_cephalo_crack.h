@@ -74,6 +74,7 @@ class ComputeCephaloCrack : public Compute {
   bool origin_first;
   double origin_value;
   int surface_loss;    // lost neighbours that make an atom part of a crack face
+  bool heal;           // an atom that regains its lost neighbours leaves the crack faces
   std::string region_id;
   class Region *region;
   Source stress, energy, volume;

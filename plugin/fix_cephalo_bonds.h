@@ -3,8 +3,9 @@
 ------------------------------------------------------------------------- */
 
 // Internal fix (style CEPHALO_BONDS) created by compute cephalo/crack. It holds the IDs of each
-// atom's bond partners at the reference state so that they travel with the atom between ranks
-// and through restart files, and the compute's global reference state.
+// atom's bond partners at the reference state and whether the atom has been on a crack face, so
+// that they travel with the atom between ranks and through restart files, and the compute's
+// global reference state.
 
 #ifndef LMP_FIX_CEPHALO_BONDS_H
 #define LMP_FIX_CEPHALO_BONDS_H
@@ -52,6 +53,7 @@ class FixCephaloBonds : public Fix {
   int maxbond;         // columns of partner
   int *nbond;          // reference bonds of each atom
   tagint **partner;    // partner atom IDs; negated once that bond has broken
+  int *face;           // 1 once the atom has been on a crack face since the reference
 };
 
 }    // namespace LAMMPS_NS

@@ -364,6 +364,63 @@ print "RESTART broken=$(c_crack[7]:%.17g) bonds=$(c_crack[8]:%.17g) fresh=$(c_fr
   BOOST_TEST(after.at("fresh") == 0.0);
 }
 
+// The cut of in.cut is opened, measured, closed again by moving the lifted atoms back to where
+// they were at the reference, and measured again; then written to a restart file.
+const std::string kCloseTheCut = R"lmp(
+displace_atoms lifted move 0 -${lift} 0 units box
+run 0
+print "CLOSED length=$(c_crack[1]:%.17g) tipx=$(c_crack[2]:%.17g) tipy=$(c_crack[3]:%.17g) broken=$(c_crack[7]:%.17g) clusters=$(c_crack[19]:%.17g)"
+write_restart closed.restart
+)lmp";
+
+BOOST_AUTO_TEST_CASE(a_closed_cut_is_still_a_crack_and_stays_one_through_a_restart)
+{
+  // the faces touch again, their atoms have every neighbour back: a crack whose faces close
+  // (thermal motion does this to a crack of a lattice spacing or two) is still the same crack
+  ScratchDir dir;
+  const auto run = run_lammps(dir.path(), input_file("in.cut") + kCloseTheCut, 2);
+  require_success(run);
+  const auto opened = tagged_values(run.output, "CRACK");
+  const auto closed = tagged_values(run.output, "CLOSED");
+  BOOST_TEST(opened.at("length") > 10.0 * opened.at("a"));
+  for (const char *key : {"length", "tipx", "tipy", "broken", "clusters"}) {
+    BOOST_TEST_CONTEXT(key)
+    BOOST_TEST(closed.at(key) == opened.at(key));
+  }
+
+  // the crack-face memory travels in the restart file with the reference bonds
+  const std::string restarted = R"lmp(
+plugin load ${plugin}
+read_restart closed.restart
+compute crack all cephalo/crack bond 1.5 axis x origin 0.0
+thermo_style custom step c_crack[1]
+run 0
+print "RESTART length=$(c_crack[1]:%.17g) tipx=$(c_crack[2]:%.17g) clusters=$(c_crack[19]:%.17g)"
+)lmp";
+  const auto second = run_lammps(dir.path(), restarted, 1);
+  require_success(second);
+  const auto after = tagged_values(second.output, "RESTART");
+  for (const char *key : {"length", "tipx", "clusters"}) {
+    BOOST_TEST_CONTEXT(key)
+    BOOST_TEST(after.at(key) == opened.at(key));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(with_heal_yes_a_closed_cut_is_no_crack)
+{
+  ScratchDir dir;
+  const auto run =
+      run_lammps(dir.path(), input_file("in.cut") + kCloseTheCut, 2, {{"extra", "heal yes"}});
+  require_success(run);
+  const auto opened = tagged_values(run.output, "CRACK");
+  const auto closed = tagged_values(run.output, "CLOSED");
+  BOOST_TEST(opened.at("length") > 10.0 * opened.at("a"));
+  BOOST_TEST(closed.at("length") == 0.0);
+  BOOST_TEST(closed.at("clusters") == 0.0);
+  BOOST_TEST(std::isnan(closed.at("tipx")));
+  BOOST_TEST(closed.at("broken") == opened.at("broken"));    // the damage stays
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(field)
@@ -402,6 +459,8 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_lammps_errors_that_name_the_keyword)
       {"compute c all cephalo/crack bond 1.5 axis w",
        "keyword axis needs x, y, z, -x, -y or -z, got w"},
       {"compute c all cephalo/crack bond 1.5 axis z", "axis cannot be z for a 2d system"},
+      {"compute c all cephalo/crack bond 1.5 heal maybe",
+       "keyword heal needs yes or no, got maybe"},
       {"compute c all cephalo/crack bond 1.5 frobnicate 3",
        "Unknown compute cephalo/crack keyword: frobnicate"},
       {"compute c all cephalo/crack bond 1.5 stress v_x", "keyword stress needs c_ID"},
