@@ -168,7 +168,11 @@ Trainer::Trainer(const TrainOptions &options) : impl_(std::make_unique<Impl>())
   for (std::size_t i = 0; i < s.eval_records.size(); ++i)
     s.eval_examples.push_back(make_example(s.eval_records[i], i, *s.tokenizer, n_latents,
                                            s.processor.do_image_splitting, max_length));
-  s.order = std::make_unique<RecordOrder>(s.records.size(), options.seed);
+  std::vector<int> lengths;
+  if (options.group_by_length)
+    for (const auto &e : s.examples) lengths.push_back(static_cast<int>(e.ids.size()));
+  s.order = std::make_unique<RecordOrder>(s.records.size(), options.seed, std::move(lengths),
+                                          static_cast<std::size_t>(options.batch));
 
   const auto tensor_options = torch::TensorOptions().dtype(s.dtype).device(s.device);
   if (!options.model_dir.empty()) {
@@ -284,12 +288,13 @@ std::string Trainer::describe() const
   char text[512];
   std::snprintf(text, sizeof text,
                 "%.2fM parameters, %.3fM trainable%s, %s on %s%s; %zu records, %d steps of %d x "
-                "%d%s",
+                "%d%s%s",
                 s.model->parameter_count() / 1e6, trainable_parameters() / 1e6,
                 s.lora ? " (LoRA)" : "", torch_dtype_name(s.dtype).c_str(), s.device.str().c_str(),
                 s.threads.empty() ? "" : (" (" + s.threads + ")").c_str(), s.records.size(),
                 s.total, s.options.batch, s.options.accumulate,
-                s.caching() ? "; each image encoded once" : "");
+                s.caching() ? "; each image encoded once" : "",
+                s.options.group_by_length ? "; batches grouped by length" : "");
   return text;
 }
 
@@ -416,6 +421,7 @@ StepStats Trainer::step()
     loss += part.item<double>();
     stats.samples += batch.samples;
     stats.tokens += batch.tokens;
+    stats.padded_tokens += static_cast<int>(batch.ids.numel());
     stats.images_encoded += static_cast<int>(batch.encoded.size());
   }
 
@@ -670,6 +676,7 @@ void Trainer::run()
                                 {"grad_norm", st.grad_norm},
                                 {"samples", st.samples},
                                 {"tokens", st.tokens},
+                                {"padded_tokens", st.padded_tokens},
                                 {"answer_tokens", st.answer_tokens},
                                 {"seconds", st.seconds},
                                 {"data_seconds", st.data_seconds},

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <fstream>
 #include <random>
+#include <stdexcept>
+#include <string>
 
 namespace cephalo::models {
 namespace fs = std::filesystem;
@@ -99,6 +101,29 @@ Example make_example(const TrainingRecord &record, std::size_t index, const Toke
   return example;
 }
 
+namespace {
+
+// Fisher-Yates with the generator's raw output: std::shuffle's use of it differs between standard
+// libraries
+template <typename It> void shuffle(It first, It last, std::mt19937_64 &rng)
+{
+  for (auto n = static_cast<std::uint64_t>(last - first); n > 1; --n)
+    std::swap(first[static_cast<std::ptrdiff_t>(n - 1)],
+              first[static_cast<std::ptrdiff_t>(rng() % n)]);
+}
+
+}    // namespace
+
+RecordOrder::RecordOrder(std::size_t records, std::uint64_t seed, std::vector<int> lengths,
+                         std::size_t batch) :
+    records_(records),
+    seed_(seed), lengths_(std::move(lengths)), batch_(std::max<std::size_t>(batch, 1))
+{
+  if (!lengths_.empty() && lengths_.size() != records_)
+    throw std::invalid_argument("RecordOrder: " + std::to_string(lengths_.size()) +
+                                " lengths for " + std::to_string(records_) + " records");
+}
+
 std::size_t RecordOrder::at(std::uint64_t sample)
 {
   const std::uint64_t epoch = sample / records_;
@@ -106,12 +131,36 @@ std::size_t RecordOrder::at(std::uint64_t sample)
     order_.resize(records_);
     for (std::size_t i = 0; i < records_; ++i) order_[i] = i;
     std::mt19937_64 rng(seed_ * 0x9E3779B97F4A7C15ull + epoch + 1);
-    // Fisher-Yates with the generator's raw output: std::shuffle's use of it differs between
-    // standard libraries
-    for (std::size_t i = records_; i > 1; --i) std::swap(order_[i - 1], order_[rng() % i]);
+    shuffle(order_.begin(), order_.end(), rng);
+    if (!lengths_.empty() && batch_ > 1) group(epoch, rng);
     epoch_ = epoch;
   }
   return order_[sample % records_];
+}
+
+void RecordOrder::group(std::uint64_t epoch, std::mt19937_64 &rng)
+{
+  // the first whole batch of this epoch: a batch that began in the previous epoch stays as it is
+  const std::uint64_t into = (epoch * records_) % batch_;
+  const std::size_t start = into == 0 ? 0 : static_cast<std::size_t>(batch_ - into);
+  const std::size_t window = batch_ * kGroupWindow;
+  std::vector<std::size_t> batches;
+  for (std::size_t begin = start; begin < records_; begin += window) {
+    const std::size_t end = std::min(begin + window, records_);
+    const auto first = order_.begin() + static_cast<std::ptrdiff_t>(begin);
+    const auto last = order_.begin() + static_cast<std::ptrdiff_t>(end);
+    std::stable_sort(first, last,
+                     [this](std::size_t a, std::size_t b) { return lengths_[a] > lengths_[b]; });
+    // whole batches change places; a last, partial one stays at the end of the window
+    const std::size_t whole = (end - begin) / batch_;
+    batches.resize(whole);
+    for (std::size_t k = 0; k < whole; ++k) batches[k] = k;
+    shuffle(batches.begin(), batches.end(), rng);
+    std::vector<std::size_t> sorted(first, first + static_cast<std::ptrdiff_t>(whole * batch_));
+    for (std::size_t k = 0; k < whole; ++k)
+      std::copy_n(sorted.begin() + static_cast<std::ptrdiff_t>(batches[k] * batch_), batch_,
+                  first + static_cast<std::ptrdiff_t>(k * batch_));
+  }
 }
 
 }    // namespace cephalo::models

@@ -6,6 +6,7 @@
 #include "cephalo/models/training.h"
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 namespace cephalo::models {
@@ -31,14 +32,26 @@ std::vector<int> prompt_ids(const std::string &query, const Tokenizer &tokenizer
 // Which record is sample number `sample` counted from the start of training: epochs follow each
 // other, each in its own order, a shuffle seeded by (seed, epoch). The same for every run, so
 // that a resumed run sees the records that a run without a stop would have seen.
+//
+// With `lengths` (one per record) and a `batch` of more than one, records of like length share
+// a batch, so that little of a batch is padding: the shuffled epoch is cut into windows of
+// kGroupWindow batches, each window sorted by length, cut into batches, and its batches shuffled.
+// Batches are counted from sample 0, so they stay whole across epochs.
 class RecordOrder {
  public:
-  RecordOrder(std::size_t records, std::uint64_t seed) : records_(records), seed_(seed) {}
+  static constexpr std::size_t kGroupWindow = 64;
+
+  RecordOrder(std::size_t records, std::uint64_t seed, std::vector<int> lengths = {},
+              std::size_t batch = 1);
   std::size_t at(std::uint64_t sample);
 
  private:
+  void group(std::uint64_t epoch, std::mt19937_64 &rng);
+
   std::size_t records_;
   std::uint64_t seed_;
+  std::vector<int> lengths_;
+  std::size_t batch_;
   std::uint64_t epoch_ = ~std::uint64_t{0};
   std::vector<std::size_t> order_;
 };

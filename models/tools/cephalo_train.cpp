@@ -63,6 +63,7 @@ const char *kUsage =
     "  --feature-cache MIB    with nothing before the decoder training (vision and connector\n"
     "                         frozen), each image is encoded once and its features kept, up to\n"
     "                         MIB mebibytes (default 4096; 0: encode every image every step)\n"
+    "  --group-by-length      records of like length share a batch: less padding, faster steps\n"
     "  --lora-rank R          train LoRA adapters of rank R; the base stays frozen\n"
     "  --lora-alpha A         default 16\n"
     "  --lora-dropout P       default 0\n"
@@ -105,6 +106,10 @@ int main(int argc, char **argv)
     }
     if (flag == "--resume") {
       options.resume = true;
+      continue;
+    }
+    if (flag == "--group-by-length") {
+      options.group_by_length = true;
       continue;
     }
     if (flag == "--quiet") {

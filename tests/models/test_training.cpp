@@ -239,6 +239,46 @@ BOOST_AUTO_TEST_CASE(each_epoch_visits_every_record_once_in_a_seeded_order)
   BOOST_TEST(differs);
 }
 
+BOOST_AUTO_TEST_CASE(grouped_by_length_batches_hold_records_of_like_length)
+{
+  // 1003 records of lengths 0..49 in batches of 8: 125.4 batches an epoch, so that batches
+  // straddle the epochs and the windows (64 batches) do not divide an epoch
+  const std::size_t n = 1003, batch = 8;
+  std::vector<int> lengths(n);
+  for (std::size_t i = 0; i < n; ++i) lengths[i] = static_cast<int>((i * 37) % 50);
+  RecordOrder plain(n, 3), grouped(n, 3, lengths, batch), again(n, 3, lengths, batch);
+  auto padding = [&](RecordOrder &order, std::uint64_t from, std::uint64_t to) {
+    long pad = 0;
+    for (std::uint64_t b = from; b + batch <= to; b += batch) {
+      int longest = 0, sum = 0;
+      for (std::uint64_t s = b; s < b + batch; ++s) {
+        longest = std::max(longest, lengths[order.at(s)]);
+        sum += lengths[order.at(s)];
+      }
+      pad += static_cast<long>(longest) * static_cast<long>(batch) - sum;
+    }
+    return pad;
+  };
+  for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
+    BOOST_TEST_CONTEXT("epoch " << epoch)
+    {
+      std::set<std::size_t> seen;
+      for (std::uint64_t s = epoch * n; s < (epoch + 1) * n; ++s) seen.insert(grouped.at(s));
+      BOOST_TEST(seen.size() == n);    // still every record once an epoch
+    }
+  }
+  // whole batches from sample 0 on, across the epoch boundaries: a tenth of the padding or less
+  const long grouped_pad = padding(grouped, 0, 3 * n), plain_pad = padding(plain, 0, 3 * n);
+  BOOST_TEST(grouped_pad * 10 < plain_pad, grouped_pad << " vs " << plain_pad);
+  // seeded, whatever the access order; and the batches of a window are not in length order
+  bool descending = true;
+  for (std::uint64_t s = 3 * n; s-- > 0;) BOOST_TEST(again.at(s) == grouped.at(s));
+  for (std::uint64_t b = 0; b + 2 * batch <= 64 * batch; b += batch)
+    descending = descending && lengths[grouped.at(b)] >= lengths[grouped.at(b + batch)];
+  BOOST_TEST(!descending);
+  BOOST_CHECK_THROW(RecordOrder(3, 1, {1, 2}, 2), std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(optimizer)

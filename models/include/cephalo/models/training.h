@@ -84,6 +84,10 @@ struct TrainOptions {
   // only), each image's features are the same at every step: they are computed once and kept,
   // up to this many MiB (on the training device). 0: encode every image at every step.
   int feature_cache_mib = 4096;
+  // Records of like length share a micro-batch (sorted within windows of 64 batches of the
+  // shuffled epoch, the batches then shuffled): less padding, so faster steps. Short answers then
+  // come in batches of their own, where each of their tokens weighs more in the step's mean.
+  bool group_by_length = false;
 
   LoraOptions lora;
 };
@@ -93,6 +97,7 @@ struct StepStats {
   double loss = 0;    // mean cross-entropy over the step's answer tokens
   double lr = 0, grad_norm = 0;
   int samples = 0, tokens = 0;    // records, and tokens of all kinds (images included)
+  int padded_tokens = 0;          // tokens the decoder ran: tokens plus the batches' padding
   int answer_tokens = 0;
   double seconds = 0;
   double data_seconds = 0;    // of which reading and preprocessing images, batching
