@@ -64,6 +64,8 @@ const char *kUsage =
     "                         frozen), each image is encoded once and its features kept, up to\n"
     "                         MIB mebibytes (default 4096; 0: encode every image every step)\n"
     "  --group-by-length      records of like length share a batch: less padding, faster steps\n"
+    "                         (not where the length tells the kinds of question apart: each\n"
+    "                         batch would hold one kind)\n"
     "  --lora-rank R          train LoRA adapters of rank R; the base stays frozen\n"
     "  --lora-alpha A         default 16\n"
     "  --lora-dropout P       default 0\n"

@@ -85,8 +85,10 @@ struct TrainOptions {
   // up to this many MiB (on the training device). 0: encode every image at every step.
   int feature_cache_mib = 4096;
   // Records of like length share a micro-batch (sorted within windows of 64 batches of the
-  // shuffled epoch, the batches then shuffled): less padding, so faster steps. Short answers then
-  // come in batches of their own, where each of their tokens weighs more in the step's mean.
+  // shuffled epoch, the batches then shuffled): less padding, so faster steps. Where the length
+  // tells the kinds of question apart, each batch holds one kind and the steps pull the model
+  // from one task to the next (cephalo-tiny read far worse trained so): for data whose lengths
+  // vary within each kind.
   bool group_by_length = false;
 
   LoraOptions lora;
