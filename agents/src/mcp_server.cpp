@@ -96,6 +96,7 @@ const char *kDesignPartTool = R"json({
       "output": {"type": "string", "minLength": 1, "description": "File to write: absolute, or relative to the server's work folder. Default: <work folder>/<part name>.<format>."},
       "format": {"type": "string", "enum": ["stl", "3mf"], "description": "Default: from the output's extension, else stl. A part of several bodies is one 3MF, or one STL per body."},
       "preview": {"type": "boolean", "default": false, "description": "Also return the preview picture as an image."},
+      "preview_size": {"type": "array", "items": {"type": "integer", "minimum": 16, "maximum": 8192}, "minItems": 2, "maxItems": 2, "description": "Width and height in pixels of the preview, and of the previews the model critiques. Default [800, 600]; a model reads best pictures of the size it was trained on (cephalo-tiny: [384, 384])."},
       "rounds": {"type": "integer", "minimum": 1, "maximum": 10, "description": "Design rounds at most: each failed check revises the spec and builds again. Default: 1 for a spec (built as given), the server's setting (3) otherwise."}
     },
     "additionalProperties": false
@@ -310,7 +311,11 @@ std::string schema_problem(const json &schema, const json &value, const std::str
   if (schema.contains("type")) {
     const std::string type = schema["type"];
     if (!has_type(value, type))
-      return where + " must be " + (type == "integer" ? "an " : "a ") + type;
+      return where + " must be " +
+             (!type.empty() && std::string("aeiou").find(type.front()) != std::string::npos
+                  ? "an "
+                  : "a ") +
+             type;
   }
   if (schema.contains("enum")) {
     bool found = false;
@@ -323,6 +328,18 @@ std::string schema_problem(const json &schema, const json &value, const std::str
       return where + " must be at least " + schema["minimum"].dump();
     if (schema.contains("maximum") && x > schema["maximum"].get<double>())
       return where + " must be at most " + schema["maximum"].dump();
+  }
+  if (value.is_array()) {
+    if (schema.contains("minItems") && value.size() < schema["minItems"].get<std::size_t>())
+      return where + " must have at least " + schema["minItems"].dump() + " items";
+    if (schema.contains("maxItems") && value.size() > schema["maxItems"].get<std::size_t>())
+      return where + " must have at most " + schema["maxItems"].dump() + " items";
+    if (schema.contains("items"))
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        std::string problem =
+            schema_problem(schema["items"], value[i], where + "[" + std::to_string(i) + "]");
+        if (!problem.empty()) return problem;
+      }
   }
   if (value.is_string() && schema.contains("minLength") &&
       value.get_ref<const std::string &>().size() < schema["minLength"].get<std::size_t>())
@@ -597,6 +614,10 @@ ToolOutput run_design_part(const json &args, const ToolContext &ctx, const Setti
   options.curve_public_key = o.curve_public_key;
   options.curve_secret_key = o.curve_secret_key;
   options.model_timeout_ms = o.model_timeout_ms;
+  if (args.contains("preview_size")) {
+    options.preview.width = args["preview_size"][0].get<int>();
+    options.preview.height = args["preview_size"][1].get<int>();
+  }
   // a spec is built as given unless the caller allows revisions; words get the server's rounds
   options.rounds = args.value("rounds", args.contains("spec") ? 1 : o.rounds);
   options.work_dir = settings.work_dir / ("design-" + bridge::new_request_id());
@@ -671,7 +692,7 @@ ToolOutput run_design_part(const json &args, const ToolContext &ctx, const Setti
   std::error_code error;
   if (!result.preview.empty() && fs::is_regular_file(result.preview, error))
     fs::copy_file(result.preview, preview_path, fs::copy_options::overwrite_existing, error);
-  if (result.preview.empty() || error) meshing::render_preview(part, preview_path);
+  if (result.preview.empty() || error) meshing::render_preview(part, preview_path, options.preview);
 
   json bodies = json::array();
   bool printable = export_problems.empty();

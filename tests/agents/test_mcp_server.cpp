@@ -304,14 +304,20 @@ BOOST_AUTO_TEST_CASE(arguments_that_break_the_input_schema_are_tool_errors)
                 tool_call(4, "design_part", {{"text", "a gyroid"}, {"format", "ply"}}),
                 tool_call(5, "interpret_design", {{"text", 12}}),
                 tool_call(6, "design_part", {{"text", "a gyroid"}, {"spec", kSmallGyroid}}),
-                tool_call(7, "design_part", json::object())});
+                tool_call(7, "design_part", json::object()),
+                tool_call(8, "design_part", {{"text", "a gyroid"}, {"preview_size", {384}}}),
+                tool_call(9, "design_part", {{"text", "a gyroid"}, {"preview_size", {384, 8}}}),
+                tool_call(10, "design_part", {{"text", "a gyroid"}, {"preview_size", "384"}})});
   const std::map<int, std::string> expected{{1, "'path'"},
                                             {2, "unknown argument 'colour'"},
                                             {3, "'rounds' must be at least 1"},
                                             {4, "'format' must be one of"},
                                             {5, "'text' must be a string"},
                                             {6, "exactly one of"},
-                                            {7, "none was given"}};
+                                            {7, "none was given"},
+                                            {8, "'preview_size' must have at least 2 items"},
+                                            {9, "'preview_size'[1] must be at least 16"},
+                                            {10, "'preview_size' must be an array"}};
   for (const auto &[id, words] : expected) {
     const json result = tool_result(e, id);
     BOOST_TEST(result["isError"] == true, "id " << id);
@@ -406,11 +412,14 @@ BOOST_AUTO_TEST_CASE(design_part_builds_a_spec_into_stl_and_3mf_with_a_preview_i
   ScratchDir dir;
   McpServerOptions options;
   options.work_dir = dir.path();
-  const auto e = exchange(
-      {tool_call(1, "design_part",
-                 {{"spec", kSmallGyroid}, {"output", "out/gyroid.stl"}, {"preview", true}}),
-       tool_call(2, "design_part", {{"spec", kSmallGyroid}, {"format", "3mf"}})},
-      options);
+  const auto e =
+      exchange({tool_call(1, "design_part",
+                          {{"spec", kSmallGyroid},
+                           {"output", "out/gyroid.stl"},
+                           {"preview", true},
+                           {"preview_size", {96, 64}}}),
+                tool_call(2, "design_part", {{"spec", kSmallGyroid}, {"format", "3mf"}})},
+               options);
   const json stl = tool_result(e, 1);
   BOOST_REQUIRE_MESSAGE(stl["isError"] == false, text_of(stl));
   const json &s = stl["structuredContent"];
@@ -432,6 +441,17 @@ BOOST_AUTO_TEST_CASE(design_part_builds_a_spec_into_stl_and_3mf_with_a_preview_i
   BOOST_TEST(blocks[1]["type"] == "image");
   BOOST_TEST(blocks[1]["mimeType"] == "image/png");
   BOOST_TEST(blocks[1]["data"].get<std::string>().rfind("iVBORw0KGgo", 0) == 0u);    // \x89PNG
+  // of the size asked for: IHDR's big-endian width and height at bytes 16 and 20
+  {
+    std::ifstream png(s["preview"].get<std::string>(), std::ios::binary);
+    unsigned char header[24] = {};
+    png.read(reinterpret_cast<char *>(header), sizeof header);
+    const auto be32 = [&](int at) {
+      return (header[at] << 24) | (header[at + 1] << 16) | (header[at + 2] << 8) | header[at + 3];
+    };
+    BOOST_TEST(be32(16) == 96);
+    BOOST_TEST(be32(20) == 64);
+  }
 
   const json three = tool_result(e, 2);
   BOOST_REQUIRE_MESSAGE(three["isError"] == false, text_of(three));
