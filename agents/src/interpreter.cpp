@@ -213,6 +213,7 @@ class Interpreter {
   void tokenize();
   void find_numbers();
   std::size_t match_phrase(std::size_t i, std::string_view phrase) const;
+  bool like_adjective(std::size_t i) const;
   std::string source(std::size_t first, std::size_t last) const;
   std::string source_of(const Found &f) const;
   bool is_word(std::size_t i, std::string_view w) const
@@ -941,9 +942,17 @@ bool Interpreter::window_has(const std::vector<std::size_t> &window, std::string
     bool all = true;
     for (std::size_t m = 0; m < words.size() && all; ++m)
       all = tokens_[window[k + m]].text == words[m];
-    if (all) return true;
+    if (all && !like_adjective(window[k + words.size() - 1])) return true;
   }
   return false;
+}
+
+bool Interpreter::like_adjective(std::size_t i) const
+{
+  // "osteon-like", "web-like": the word describes what follows it ("a 16 mm osteon-like cube"
+  // is a cube of 16 mm), it is not the thing a number next to it measures
+  return i + 1 < tokens_.size() && tokens_[i + 1].text == "like" &&
+         tokens_[i].end < original_.size() && original_[tokens_[i].end] == '-';
 }
 
 std::optional<Slot> Interpreter::classify(const Found &f, std::vector<std::string_view> *hit)
