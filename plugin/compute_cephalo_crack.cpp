@@ -131,9 +131,8 @@ ComputeCephaloCrack::ComputeCephaloCrack(LAMMPS *lmp, int narg, char **arg) :
                    arg[iarg + 1]);
     } else if (strcmp(arg[iarg], "heal") == 0) {
       need_value(iarg, "yes or no");
-      if (strcmp(arg[iarg + 1], "yes") != 0 && strcmp(arg[iarg + 1], "no") != 0)
+      if (!cephalo::plugin::parse_yes_no(arg[iarg + 1], heal))
         error->all(FLERR, "Compute {} keyword heal needs yes or no, got {}", style, arg[iarg + 1]);
-      heal = strcmp(arg[iarg + 1], "yes") == 0;
     } else if (strcmp(arg[iarg], "region") == 0) {
       need_value(iarg, "the ID of a region that bounds the crack search");
       region_id = arg[iarg + 1];

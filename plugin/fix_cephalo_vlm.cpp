@@ -18,6 +18,7 @@
 
 #include "cephalo/bridge/curve.h"
 #include "core/snapshot_renderer.h"
+#include "core/value_ref.h"
 #include "core/vlm_session.h"
 
 #include <algorithm>
@@ -36,19 +37,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kMaxValues = 64;
-
-bool parse_bool(const char *text, bool &out)
-{
-  if (strcmp(text, "yes") == 0) {
-    out = true;
-    return true;
-  }
-  if (strcmp(text, "no") == 0) {
-    out = false;
-    return true;
-  }
-  return false;
-}
 
 bool parse_colour(const std::string &text, std::array<std::uint8_t, 3> &rgb)
 {
@@ -114,7 +102,7 @@ FixCephaloVlm::FixCephaloVlm(LAMMPS *lmp, int narg, char **arg) :
   };
   auto yes_no = [&](int iarg) {
     bool value = false;
-    if (!parse_bool(arg[iarg + 1], value))
+    if (!cephalo::plugin::parse_yes_no(arg[iarg + 1], value))
       error->all(FLERR, "Fix {} keyword {} needs yes or no, got {}", style, arg[iarg], arg[iarg + 1]);
     return value;
   };

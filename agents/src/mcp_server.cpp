@@ -312,10 +312,7 @@ std::string schema_problem(const json &schema, const json &value, const std::str
     const std::string type = schema["type"];
     if (!has_type(value, type))
       return where + " must be " +
-             (!type.empty() && std::string("aeiou").find(type.front()) != std::string::npos
-                  ? "an "
-                  : "a ") +
-             type;
+             (type == "integer" || type == "array" || type == "object" ? "an " : "a ") + type;
   }
   if (schema.contains("enum")) {
     bool found = false;

@@ -62,4 +62,11 @@ ValueRef parse_value_ref(std::string_view text, bool allow_number)
   throw std::invalid_argument("'" + std::string(text) + "' is not " + expected);
 }
 
+bool parse_yes_no(std::string_view text, bool &out)
+{
+  if (text != "yes" && text != "no") return false;
+  out = text == "yes";
+  return true;
+}
+
 }    // namespace cephalo::plugin

@@ -19,4 +19,7 @@ struct ValueRef {
 // Throws std::invalid_argument with a message that says what was expected.
 ValueRef parse_value_ref(std::string_view text, bool allow_number);
 
+// "yes" or "no" (LAMMPS keywords' switches) into `out`; false for anything else.
+bool parse_yes_no(std::string_view text, bool &out);
+
 }    // namespace cephalo::plugin

@@ -228,10 +228,10 @@ void write_split_records(const Options &o, const RunParams &p, const fs::path &p
   if (vm.size() != pe.size()) fail("run " + std::to_string(p.index) + ": records do not pair up");
   std::ofstream &out = splits.at(p.split);
   ++counts.runs[p.split];
-  // A crack that has started has started: the compute finds a crack of a lattice unit or two
-  // only while its faces stand apart, and thermal motion closes them for a few snapshots now and
-  // then, so initiation is the first snapshot that measured the crack at the initiation length,
-  // and every later one of the run.
+  // A crack that has started has started: initiation is the first snapshot that measured the
+  // crack at the initiation length, and every later one of the run. The compute keeps a crack
+  // whose faces close again (heal no), but the measured length can still dip below the
+  // initiation length when the crack's cluster of face atoms changes.
   bool initiated = false;
   for (std::size_t k = 0; k < vm.size(); ++k) {
     const json &a = vm[k], &b = pe[k];

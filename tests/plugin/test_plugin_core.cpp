@@ -185,6 +185,11 @@ BOOST_AUTO_TEST_CASE(value_references_parse_like_lammps)
     BOOST_CHECK_THROW(parse_value_ref(bad, false), std::invalid_argument);
   BOOST_CHECK_THROW(parse_value_ref("inf", true), std::invalid_argument);
   BOOST_CHECK_THROW(parse_value_ref("2x", true), std::invalid_argument);
+
+  bool on = false;
+  BOOST_TEST((parse_yes_no("yes", on) && on));
+  BOOST_TEST((parse_yes_no("no", on) && !on));
+  for (const char *bad : {"", "Yes", "y", "true", "1", "yes "}) BOOST_TEST(!parse_yes_no(bad, on));
 }
 
 BOOST_AUTO_TEST_CASE(von_mises_of_known_stress_states)
