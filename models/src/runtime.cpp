@@ -304,14 +304,43 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
   const auto start = Clock::now();
   torch::Tensor features;
   if (!images.empty()) {
-    const ProcessedImages processed = preprocess(images, impl_->processor);
-    const auto pixels =
-        torch::from_blob(const_cast<float *>(processed.pixels.data()),
-                         {processed.count, 3, processed.height, processed.width}, torch::kFloat32);
-    const auto mask =
-        torch::from_blob(const_cast<std::uint8_t *>(processed.pixel_mask.data()),
-                         {processed.count, processed.height, processed.width}, torch::kUInt8);
-    features = model.encode_images(pixels, mask);
+    // Several questions about one picture in a batch (a snapshot's statistics and its
+    // description) encode it once.
+    std::vector<Image> distinct;
+    std::vector<std::size_t> which;    // the distinct image of each image
+    for (const auto &image : images) {
+      const auto same = std::find_if(distinct.begin(), distinct.end(), [&](const Image &d) {
+        return d.width == image.width && d.height == image.height && d.rgb == image.rgb;
+      });
+      which.push_back(static_cast<std::size_t>(same - distinct.begin()));
+      if (same == distinct.end()) distinct.push_back(image);
+    }
+    const auto encode = [&](const std::vector<Image> &batch_images) {
+      const ProcessedImages processed = preprocess(batch_images, impl_->processor);
+      const auto pixels = torch::from_blob(const_cast<float *>(processed.pixels.data()),
+                                           {processed.count, 3, processed.height, processed.width},
+                                           torch::kFloat32);
+      const auto mask =
+          torch::from_blob(const_cast<std::uint8_t *>(processed.pixel_mask.data()),
+                           {processed.count, processed.height, processed.width}, torch::kUInt8);
+      return std::make_pair(model.encode_images(pixels, mask), processed.count);
+    };
+    if (distinct.size() == images.size()) {
+      features = encode(images).first;
+    } else {
+      const auto [encoded, count] = encode(distinct);
+      const auto crops = count / static_cast<std::int64_t>(distinct.size());
+      if (encoded.size(0) != count) {
+        // the model dropped all-zero crops, so rows no longer line up with images
+        features = encode(images).first;
+      } else {
+        std::vector<std::int64_t> rows;
+        for (const auto w : which)
+          for (std::int64_t c = 0; c < crops; ++c)
+            rows.push_back(static_cast<std::int64_t>(w) * crops + c);
+        features = encoded.index_select(0, torch::tensor(rows).to(encoded.device()));
+      }
+    }
   }
 
   // Left-padded batch: every row's last prompt token sits in the same slot.

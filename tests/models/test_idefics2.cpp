@@ -295,6 +295,53 @@ BOOST_AUTO_TEST_CASE(a_batch_equals_its_requests_run_alone)
   BOOST_TEST(batch[1].tokens.size() <= 6u);
 }
 
+// Questions about one picture in a batch share its encoding: each still gets the answer it gets
+// alone, whichever of its images repeat, with and without image splitting (five crops each).
+BOOST_AUTO_TEST_CASE(repeated_images_in_a_batch_answer_as_alone)
+{
+  const auto image = [](int w, int h, int seed) {
+    Image im;
+    im.width = w;
+    im.height = h;
+    for (int i = 0; i < 3 * w * h; ++i)
+      im.rgb.push_back(static_cast<std::uint8_t>((i * 37 + seed * 101) % 251));
+    return im;
+  };
+  for (const bool split : {false, true}) {
+    BOOST_TEST_CONTEXT("image splitting " << split)
+    {
+      ScratchDir dir;
+      const auto config = tiny_config();
+      write_random_checkpoint(dir.path(), config, 23, "float32", 0.2);
+      std::ofstream(dir.path() / "preprocessor_config.json")
+          << R"({"size": {"shortest_edge": 16, "longest_edge": 32}, "do_image_splitting": )"
+          << (split ? "true" : "false") << "}";
+      auto vlm = VisionLanguageModel::load(dir.path());
+      const int crops = split ? 5 : 1;
+      const auto a = image(40, 30, 1), b = image(64, 48, 2);
+      Image dark = a;    // a's size, other pixels
+      std::fill(dark.rgb.begin(), dark.rgb.end(), std::uint8_t{12});
+      std::vector<GenerationRequest> requests(4);
+      const std::vector<std::vector<Image>> images{{a}, {b, a}, {dark}, {a, a}};
+      for (std::size_t i = 0; i < requests.size(); ++i) {
+        const auto n = static_cast<int>(images[i].size());
+        const int salt = i == 2 ? 0 : static_cast<int>(i);    // request 2: request 0's text
+        const auto ids = prompt_ids(config, n * crops, 4 + salt, salt);
+        requests[i].prompt_tokens.assign(ids.begin(), ids.end());
+        requests[i].images = images[i];
+        requests[i].sampling.max_new_tokens = 8;
+      }
+      const auto batch = vlm.generate(requests);
+      for (std::size_t i = 0; i < requests.size(); ++i) {
+        BOOST_TEST_INFO("request " << i);
+        BOOST_TEST(batch[i].tokens == vlm.generate({requests[i]})[0].tokens);
+      }
+      // an image of the same size with other pixels is not taken for the first
+      BOOST_TEST(batch[0].tokens != batch[2].tokens);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(sampling_is_seeded_and_respects_top_k_and_top_p)
 {
   std::vector<float> logits{0.5f, 3.0f, 2.9f, -1.0f, 1.0f};
