@@ -6,7 +6,7 @@
 #   bash cmake/dev.sh build  [preset]  setup, then configure and build Cephalo (preset: default)
 #   bash cmake/dev.sh test   [preset]  build, then run every test with ctest
 #   bash cmake/dev.sh demo             build, then examples/demo.sh on cephalo-tiny and a design
-#   bash cmake/dev.sh tiny             build, then make cephalo-tiny from nothing (about 50 min)
+#   bash cmake/dev.sh tiny             build, then make cephalo-tiny from nothing (about an hour)
 #   bash cmake/dev.sh bench [args]     build, then run the benchmark programs
 #   bash cmake/dev.sh compat [suite]   compile the plugin against another Debian suite's LAMMPS
 #
