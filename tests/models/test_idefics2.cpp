@@ -31,6 +31,17 @@ namespace {
 
 const torch::TensorOptions kF32 = torch::TensorOptions().dtype(torch::kFloat32);
 
+// An RGB image of w x h pixels with a pattern that `seed` shifts.
+Image patterned_image(int w, int h, int seed)
+{
+  Image im;
+  im.width = w;
+  im.height = h;
+  for (int i = 0; i < 3 * w * h; ++i)
+    im.rgb.push_back(static_cast<std::uint8_t>((i * 37 + seed * 101) % 251));
+  return im;
+}
+
 // A prompt with `images` blocks of image tokens (4 latents each) among ordinary tokens.
 std::vector<std::int64_t> prompt_ids(const Idefics2Config &c, int images, int text_tokens, int salt)
 {
@@ -261,22 +272,14 @@ BOOST_AUTO_TEST_CASE(a_batch_equals_its_requests_run_alone)
   auto vlm = VisionLanguageModel::load(dir.path());
 
   std::vector<GenerationRequest> requests(3);
-  const auto image = [](int w, int h, int seed) {
-    Image im;
-    im.width = w;
-    im.height = h;
-    for (int i = 0; i < 3 * w * h; ++i)
-      im.rgb.push_back(static_cast<std::uint8_t>((i * 37 + seed * 101) % 251));
-    return im;
-  };
   const auto to_int = [](const std::vector<std::int64_t> &ids) {
     return std::vector<int>(ids.begin(), ids.end());
   };
   requests[0].prompt_tokens = to_int(prompt_ids(config, 1, 3, 0));
-  requests[0].images = {image(40, 30, 1)};
+  requests[0].images = {patterned_image(40, 30, 1)};
   requests[1].prompt_tokens = to_int(prompt_ids(config, 0, 17, 5));
   requests[2].prompt_tokens = to_int(prompt_ids(config, 2, 8, 9));
-  requests[2].images = {image(25, 60, 2), image(64, 64, 3)};
+  requests[2].images = {patterned_image(25, 60, 2), patterned_image(64, 64, 3)};
   for (auto &r : requests) r.sampling.max_new_tokens = 10;
   requests[1].sampling.max_new_tokens = 6;    // leaves the batch early
 
@@ -299,14 +302,6 @@ BOOST_AUTO_TEST_CASE(a_batch_equals_its_requests_run_alone)
 // alone, whichever of its images repeat, with and without image splitting (five crops each).
 BOOST_AUTO_TEST_CASE(repeated_images_in_a_batch_answer_as_alone)
 {
-  const auto image = [](int w, int h, int seed) {
-    Image im;
-    im.width = w;
-    im.height = h;
-    for (int i = 0; i < 3 * w * h; ++i)
-      im.rgb.push_back(static_cast<std::uint8_t>((i * 37 + seed * 101) % 251));
-    return im;
-  };
   for (const bool split : {false, true}) {
     BOOST_TEST_CONTEXT("image splitting " << split)
     {
@@ -318,7 +313,7 @@ BOOST_AUTO_TEST_CASE(repeated_images_in_a_batch_answer_as_alone)
           << (split ? "true" : "false") << "}";
       auto vlm = VisionLanguageModel::load(dir.path());
       const int crops = split ? 5 : 1;
-      const auto a = image(40, 30, 1), b = image(64, 48, 2);
+      const auto a = patterned_image(40, 30, 1), b = patterned_image(64, 48, 2);
       Image dark = a;    // a's size, other pixels
       std::fill(dark.rgb.begin(), dark.rgb.end(), std::uint8_t{12});
       std::vector<GenerationRequest> requests(4);
