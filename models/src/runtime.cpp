@@ -306,14 +306,15 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
   if (!images.empty()) {
     // Several questions about one picture in a batch (a snapshot's statistics and its
     // description) encode it once.
-    std::vector<Image> distinct;
-    std::vector<std::size_t> which;    // the distinct image of each image
+    std::vector<std::size_t> firsts;    // the first of each distinct image, an index in images
+    std::vector<std::size_t> which;     // the distinct image of each image, an index in firsts
     for (const auto &image : images) {
-      const auto same = std::find_if(distinct.begin(), distinct.end(), [&](const Image &d) {
+      const auto same = std::find_if(firsts.begin(), firsts.end(), [&](std::size_t f) {
+        const Image &d = images[f];
         return d.width == image.width && d.height == image.height && d.rgb == image.rgb;
       });
-      which.push_back(static_cast<std::size_t>(same - distinct.begin()));
-      if (same == distinct.end()) distinct.push_back(image);
+      which.push_back(static_cast<std::size_t>(same - firsts.begin()));
+      if (same == firsts.end()) firsts.push_back(which.size() - 1);
     }
     const auto encode = [&](const std::vector<Image> &batch_images) {
       const ProcessedImages processed = preprocess(batch_images, impl_->processor);
@@ -325,9 +326,11 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
                            {processed.count, processed.height, processed.width}, torch::kUInt8);
       return std::make_pair(model.encode_images(pixels, mask), processed.count);
     };
-    if (distinct.size() == images.size()) {
-      features = encode(images).first;
+    if (firsts.size() == images.size()) {
+      features = encode(images).first;    // the usual case: nothing is copied
     } else {
+      std::vector<Image> distinct;
+      for (const auto f : firsts) distinct.push_back(images[f]);
       const auto [encoded, count] = encode(distinct);
       const auto crops = count / static_cast<std::int64_t>(distinct.size());
       if (encoded.size(0) != count) {
