@@ -13,7 +13,9 @@
 namespace cephalo::models {
 namespace {
 
-enum class Init { Normal, Ones, Zeros };
+// How a tensor starts when a model is made from scratch: a normal draw (std init_std), ones,
+// zeros, or the vision tower's grid of patch positions (grid_positions below).
+enum class Init { Normal, Ones, Zeros, GridPositions };
 
 torch::Tensor activation(const torch::Tensor &x, const std::string &name)
 {
@@ -151,6 +153,33 @@ Idefics2Model::Idefics2Model(const Idefics2Config &config, WeightStore &weights,
 
 namespace {
 
+// The position table of a square grid of patches [side * side, width], rows in row-major order:
+// the fixed two-dimensional sine-cosine embedding of MAE (He et al. 2021), half the width for the
+// patch's row and half for its column, each the sines and cosines of width / 4 geometric
+// frequencies, amplitude one. Undefined when the grid is not square or the width not a multiple
+// of four. Drawn like the other weights (std 0.02), the table would be a small part of what a
+// patch's pixels add to the same rows (a hundredth in cephalo-tiny's tower of 32-pixel patches),
+// and a tower kept at its initialisation (cephalo train --freeze vision) would see a bag of
+// patches without their places; this table keeps where each patch is.
+torch::Tensor grid_positions(const std::vector<std::int64_t> &shape)
+{
+  if (shape.size() != 2 || shape[1] % 4 != 0) return {};
+  const auto side =
+      static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(shape[0]))));
+  if (side * side != shape[0]) return {};
+  const std::int64_t quarter = shape[1] / 4;
+  const auto omega =
+      torch::pow(10000.0, -torch::arange(quarter, torch::kFloat64) / static_cast<double>(quarter));
+  const auto coordinate = torch::arange(side, torch::kFloat64);
+  const auto waves = [&](const torch::Tensor &at) {
+    const auto angle = at.unsqueeze(1) * omega.unsqueeze(0);
+    return torch::cat({torch::sin(angle), torch::cos(angle)}, 1);
+  };
+  const auto rows = waves(coordinate.repeat_interleave(side)),
+             columns = waves(coordinate.repeat({side}));
+  return torch::cat({rows, columns}, 1).to(torch::kFloat32);
+}
+
 torch::Tensor random_tensor(const std::vector<std::int64_t> &shape, Init init,
                             const torch::TensorOptions &options, double init_std)
 {
@@ -159,6 +188,9 @@ torch::Tensor random_tensor(const std::vector<std::int64_t> &shape, Init init,
     return torch::ones(shape, options);
   case Init::Zeros:
     return torch::zeros(shape, options);
+  case Init::GridPositions:
+    if (auto grid = grid_positions(shape); grid.defined()) return grid.to(options);
+    break;
   case Init::Normal:
     break;
   }
@@ -246,8 +278,8 @@ template <typename Source> void Idefics2Model::build(Source &&source)
                                   {vd, vc.num_channels, vc.patch_size, vc.patch_size});
   patch_embedding_bias = zeros(vm + "embeddings.patch_embedding.bias", vd);
   const std::int64_t per_side = vc.image_size / vc.patch_size;
-  position_embedding =
-      normal(vm + "embeddings.position_embedding.weight", {per_side * per_side, vd});
+  position_embedding = take(vm + "embeddings.position_embedding.weight", {per_side * per_side, vd},
+                            Init::GridPositions);
   for (int i = 0; i < vc.num_hidden_layers; ++i) {
     const std::string p = vm + "encoder.layers." + std::to_string(i) + ".";
     VisionLayer l;

@@ -134,8 +134,10 @@ class Idefics2Model {
   // FormatError naming missing, mis-shaped and unexpected tensors.
   Idefics2Model(const Idefics2Config &config, WeightStore &weights,
                 const torch::TensorOptions &options);
-  // Random weights of the right shapes (normal, std 0.02; norms one), made on the device: for
-  // tests, benchmarks of full-size configurations, and as a starting point for training.
+  // Random weights of the right shapes (normal, std 0.02; norms one; the vision tower's
+  // position table a fixed two-dimensional sine-cosine grid, so that a tower kept at its
+  // initialisation still tells patches apart by place), made on the device: for tests,
+  // benchmarks of full-size configurations, and as a starting point for training.
   static Idefics2Model random(const Idefics2Config &config, const torch::TensorOptions &options,
                               std::uint64_t seed, double init_std = 0.02);
   // The same random weights by checkpoint name (unfused), in build order, for writing.

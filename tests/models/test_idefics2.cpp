@@ -263,6 +263,49 @@ BOOST_AUTO_TEST_CASE(padding_pixels_and_padding_images_change_nothing)
   BOOST_TEST(max_abs(alone, padded) < 1e-5);
 }
 
+// A vision tower and connector at their initialisation (as cephalo train --freeze vision,connector
+// keeps them) must carry where a patch is, not only what it shows. Two of an image's 32-pixel
+// patches trade places, or get new pixels: with the sine-cosine position table the features
+// move by a good part of what new pixels move them; with a table drawn like the other weights
+// (std 0.02) the pixels drown it, and the tower sees a bag of patches.
+BOOST_AUTO_TEST_CASE(a_tower_at_its_initialisation_sees_where_patches_are)
+{
+  c10::InferenceMode guard;
+  auto config = tiny_config();
+  config.vision.image_size = 128;    // 4 x 4 patches of 32 pixels, as in cephalo-tiny
+  config.vision.patch_size = 32;
+  const auto model = Idefics2Model::random(config, kF32, 21);
+  torch::manual_seed(4);
+  const auto image = torch::rand({1, 3, 128, 128}) * 2 - 1;
+  const auto patch = [](const torch::Tensor &t, int64_t row, int64_t col) {
+    return t.narrow(2, 32 * row, 32).narrow(3, 32 * col, 32);
+  };
+  auto swapped = image.clone(), repainted = image.clone();
+  patch(swapped, 0, 0).copy_(patch(image, 3, 2));
+  patch(swapped, 3, 2).copy_(patch(image, 0, 0));
+  patch(repainted, 0, 0).copy_(torch::rand({1, 3, 32, 32}) * 2 - 1);
+  patch(repainted, 3, 2).copy_(torch::rand({1, 3, 32, 32}) * 2 - 1);
+  const auto mask = torch::ones({1, 128, 128}, torch::kUInt8);
+  const auto where_over_what = [&] {
+    const auto base = model.encode_images(image, mask);
+    return (model.encode_images(swapped, mask) - base).norm().item<double>() /
+           (model.encode_images(repainted, mask) - base).norm().item<double>();
+  };
+  const double grid = where_over_what();
+  torch::Tensor table;
+  for (const auto &p : model.parameters())
+    if (p.parts.front().first == "model.vision_model.embeddings.position_embedding.weight")
+      table = p.tensor;
+  BOOST_REQUIRE(table.defined());
+  table.copy_(torch::randn(table.sizes()) * 0.02);
+  const double drawn = where_over_what();
+  BOOST_TEST_MESSAGE("moving two patches changes the features by "
+                     << grid << " (sine-cosine table), " << drawn
+                     << " (drawn table) of what new pixels change them");
+  BOOST_TEST(grid > 0.3);
+  BOOST_TEST(drawn < 0.1);
+}
+
 BOOST_AUTO_TEST_CASE(a_batch_equals_its_requests_run_alone)
 {
   ScratchDir dir;

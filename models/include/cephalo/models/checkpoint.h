@@ -11,7 +11,8 @@
 namespace cephalo::models {
 
 // Creates `dir` if needed and writes config.json and model.safetensors with random weights
-// (normal, std `init_std`; norm weights one, biases zero). dtype: "float32", "bfloat16" or
+// (normal, std `init_std`; norm weights one, biases zero; the vision tower's position table the
+// sine-cosine grid of Idefics2Model::random). dtype: "float32", "bfloat16" or
 // "float16". The same seed gives the same bytes.
 void write_random_checkpoint(const std::filesystem::path &dir, const Idefics2Config &config,
                              std::uint64_t seed, const std::string &dtype = "float32",
