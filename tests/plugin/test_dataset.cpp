@@ -1,6 +1,7 @@
 // cephalo dataset fracture end to end: a small sweep of real crack runs (lmp with the plugin),
 // split by run, with answers that are the compute's measurements; a second call resumes; a
-// crack once measured has started for the rest of its run.
+// crack once measured has started for the rest of its run; in a run with a hole the crack
+// measured is the branch that runs in +x from the hole's right rim.
 #define BOOST_TEST_MODULE dataset
 #include <boost/test/unit_test.hpp>
 
@@ -9,10 +10,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 namespace fs = std::filesystem;
 using cephalo::test::run_command;
@@ -136,4 +140,42 @@ BOOST_AUTO_TEST_CASE(bad_options_are_usage_errors)
     BOOST_TEST(result.exit_code == 2);
     BOOST_TEST(result.output.find("cephalo dataset:") != std::string::npos);
   }
+}
+
+// A hole pulled in mode I opens a crack on either side, and voids appear beside them. The
+// dataset's crack is the branch that runs in +x from the right rim, its length measured from
+// the rim. These parameters make a run in which the first crack faces open at the left rim: a
+// measurement of the first cluster (as for the notch) followed that branch and put the "tip"
+// at the left rim, to the left of the hole's centre.
+BOOST_AUTO_TEST_CASE(the_crack_of_a_hole_run_is_the_branch_from_its_right_rim)
+{
+  cephalo::test::ScratchDir dir;
+  const double radius = 6.65;    // -var notch
+  const std::string lmp =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 " +
+      shell_quote(CEPHALO_LMP) + " -in " + shell_quote(CEPHALO_DATASET_INPUT) +
+      " -log log.lammps -screen none -var plugin " + shell_quote(CEPHALO_PLUGIN) +
+      " -var out hole -var geometry hole -var notch 6.65 -var pull 0.448 -var temp 0.0262"
+      " -var seed 656521 -var steps 3000 -var every 250 -var size 160";
+  const auto ran = run_command(dir.path(), lmp, 300);
+  BOOST_TEST_INFO(ran.output);
+  BOOST_REQUIRE_EQUAL(ran.exit_code, 0);
+  const auto snapshots = read_jsonl(dir.path() / "hole.vm.jsonl");
+  BOOST_REQUIRE_EQUAL(snapshots.size(), 13u);
+  const double spacing = std::sqrt(2.0 / (0.93 * std::sqrt(3.0)));    // lattice hex 0.93
+  const double centre = 50.0 * spacing, rim = (50.0 + radius) * spacing,
+               midline = 20.0 * std::sqrt(3.0) * spacing;
+  int measured = 0;
+  for (const json &snapshot : snapshots) {
+    const json &truth = snapshot["truth"];
+    if (!truth["tip_x"].is_number()) continue;
+    ++measured;
+    const double x = truth["tip_x"], y = truth["tip_y"], length = truth["crack_length"];
+    BOOST_TEST_INFO("step " << snapshot["step"] << ": tip (" << x << ", " << y << "), length "
+                            << length);
+    BOOST_TEST(x > centre);
+    BOOST_TEST(std::abs(y - midline) < 8.0 * std::sqrt(3.0) * spacing);
+    BOOST_TEST(length == x - rim, boost::test_tools::tolerance(1e-6));
+  }
+  BOOST_TEST(measured >= 1);
 }
