@@ -9,7 +9,7 @@
 # BUILD_DIR: default build/default. WORK_DIR (datasets, tokenizer, training run): default
 # BUILD_DIR/cephalo-tiny. OUT_DIR (the model folder): default models/cephalo-tiny. THREADS sets
 # the CPU threads (default: every core), STEPS the optimizer steps of the first training stage
-# (default 3000), TUNE_STEPS those of the second (default 2000). Every step is seeded; a dataset
+# (default 2800), TUNE_STEPS those of the second (default 2000). Every step is seeded; a dataset
 # that is complete is not made again and training resumes from its latest checkpoint, so an
 # interrupted run continues where it stopped.
 #
@@ -20,7 +20,8 @@
 # scratch on this little data, the decoder learns to ignore the pictures before it learns to
 # read them, while a fixed random encoder keeps the colours of a snapshot apart
 # (preprocessor_config.json normalises pixels about the white background so that the specimen,
-# not the margin, carries the features). Then every weight trains (step 3).
+# not the margin, carries the features) and, with its sine-cosine position table, where each
+# patch lies. Then every weight trains (step 3).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
@@ -29,7 +30,7 @@ work=${2:-$build/cephalo-tiny}
 out=${3:-$repo/models/cephalo-tiny}
 bin=$build/bin
 threads=${THREADS:-$(nproc)}
-steps=${STEPS:-3000}
+steps=${STEPS:-2800}
 tune_steps=${TUNE_STEPS:-2000}
 for program in cephalo-dataset cephalo-dataset-designs cephalo-tokenizer cephalo-train cephalo-evaluate; do
   [[ -x $bin/$program ]] || { echo "train.sh: no $bin/$program (bash cmake/dev.sh build first)" >&2; exit 1; }
@@ -38,10 +39,12 @@ mkdir -p "$work"
 start=$SECONDS
 stamp() { printf '[%s] %s\n' "$(date -u -d "@$((SECONDS - start))" +%H:%M:%S)" "$*"; }
 
-# 1. data: 60 crack runs (one in three with a round hole), 101 snapshots each, split by run; and
-#    designs of every family, split by design
+# 1. data: 160 crack runs (one in three with a round hole, whose crack is the branch running
+#    in +x from its rim; examples/crack/in.dataset), 41 snapshots each, split by run: many runs
+#    of few snapshots, since the snapshots of one run share its notch and loading; and designs
+#    of every family, split by design
 stamp "fracture dataset"
-"$bin/cephalo-dataset" fracture --out "$work/fracture" --runs 60 --steps 5000 --every 50 --seed 1 --ranks 2
+"$bin/cephalo-dataset" fracture --out "$work/fracture" --runs 160 --steps 5000 --every 125 --seed 1 --ranks 2
 stamp "design dataset"
 [[ -f $work/designs/test.jsonl ]] ||
   "$bin/cephalo-dataset-designs" --out "$work/designs" --count 20 --size 384 --seed 1
