@@ -447,6 +447,20 @@ torch::Tensor Idefics2Model::perceiver_forward(const torch::Tensor &context,
 torch::Tensor Idefics2Model::encode_images(const torch::Tensor &pixel_values,
                                            const torch::Tensor &pixel_mask) const
 {
+  const auto [features, patch_mask] = encode_patches(pixel_values, pixel_mask);
+  return connect(features, patch_mask);
+}
+
+torch::Tensor Idefics2Model::connect(const torch::Tensor &patch_features,
+                                     const torch::Tensor &patch_mask) const
+{
+  return perceiver_forward(modality_projection(patch_features), patch_mask);
+}
+
+std::pair<torch::Tensor, torch::Tensor>
+Idefics2Model::encode_patches(const torch::Tensor &pixel_values,
+                              const torch::Tensor &pixel_mask) const
+{
   const auto &vc = config_.vision;
   auto pixels = pixel_values.to(options_);
   auto mask = pixel_mask.defined() ? pixel_mask.to(options_.device()).to(torch::kBool)
@@ -475,8 +489,7 @@ torch::Tensor Idefics2Model::encode_images(const torch::Tensor &pixel_values,
   if (!patch_mask.flatten(1).any(1).all().item<bool>())
     throw std::invalid_argument("an image is smaller than one patch of " + std::to_string(p) +
                                 " pixels");
-  const auto features = vision_forward(pixels, patch_mask);
-  return perceiver_forward(modality_projection(features), patch_mask.reshape({mask.size(0), -1}));
+  return {vision_forward(pixels, patch_mask), patch_mask.reshape({mask.size(0), -1})};
 }
 
 torch::Tensor Idefics2Model::embed(const torch::Tensor &input_ids,

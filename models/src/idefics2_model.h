@@ -155,6 +155,15 @@ class Idefics2Model {
   // and are dropped, as the reference does.
   torch::Tensor encode_images(const torch::Tensor &pixel_values,
                               const torch::Tensor &pixel_mask) const;
+  // encode_images in its two parts. The vision tower alone: {features [images, patches, vision
+  // hidden], patch mask [images, patches] (bool, true = a patch of the image)}, all-zero images
+  // dropped as above.
+  std::pair<torch::Tensor, torch::Tensor> encode_patches(const torch::Tensor &pixel_values,
+                                                         const torch::Tensor &pixel_mask) const;
+  // The connector over the tower's output -> [images, n_latents, text hidden]. It sees the
+  // patches as a set (the tower has added their places): masked rows may hold anything, and the
+  // patches of an image may come in any order.
+  torch::Tensor connect(const torch::Tensor &patch_features, const torch::Tensor &patch_mask) const;
 
   // Token embeddings [batch, T, hidden]; the positions holding image_token_id take the rows of
   // image_features ([images, n_latents, hidden]) in order.

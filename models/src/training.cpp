@@ -12,6 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
+#if defined(CEPHALO_TORCH_CUDA)
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -112,6 +117,24 @@ std::string clock_text(double seconds)
   return text;
 }
 
+// Peak memory of the training so far: bytes the GPU allocator handed out, or on the CPU the
+// process's peak resident size.
+double peak_memory_gib(const torch::Device &device)
+{
+#if defined(CEPHALO_TORCH_CUDA)
+  if (device.is_cuda())
+    return static_cast<double>(c10::cuda::CUDACachingAllocator::getDeviceStats(
+                                   device.index() < 0 ? 0 : device.index())
+                                   .allocated_bytes[0]
+                                   .peak) /
+           (1ULL << 30);
+#endif
+  (void)device;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) * 1024.0 / (1ULL << 30);
+}
+
 // A named tensor of the optimizer file: "<kind>.<checkpoint name>".
 std::string state_name(const char *kind, const std::string &name)
 {
@@ -201,7 +224,8 @@ Trainer::Trainer(const TrainOptions &options) : impl_(std::make_unique<Impl>())
                     tensor->size(0)}};
         s.trainable.push_back(std::move(t));
       }
-      if (m.module.rfind("model.text_model.", 0) != 0) s.images_train = true;
+      if (m.module.rfind("model.vision_model.", 0) == 0) s.vision_trains = true;
+      if (m.module.rfind("model.connector.", 0) == 0) s.connector_trains = true;
     }
   } else {
     const std::set<std::string> frozen(options.freeze.begin(), options.freeze.end());
@@ -215,7 +239,8 @@ Trainer::Trainer(const TrainOptions &options) : impl_(std::make_unique<Impl>())
                                 : name.rfind("model.connector.", 0) == 0  ? "connector"
                                                                           : "text";
       if (frozen.count(group)) continue;
-      if (group != "text") s.images_train = true;
+      if (group == "vision") s.vision_trains = true;
+      if (group == "connector") s.connector_trains = true;
       TrainableTensor t;
       t.param = p.tensor;
       t.parts = p.parts;
@@ -293,7 +318,9 @@ std::string Trainer::describe() const
                 s.lora ? " (LoRA)" : "", torch_dtype_name(s.dtype).c_str(), s.device.str().c_str(),
                 s.threads.empty() ? "" : (" (" + s.threads + ")").c_str(), s.records.size(),
                 s.total, s.options.batch, s.options.accumulate,
-                s.caching() ? "; each image encoded once" : "",
+                !s.caching()         ? ""
+                : s.connector_trains ? "; each image through the vision tower once"
+                                     : "; each image encoded once",
                 s.options.group_by_length ? "; batches grouped by length" : "");
   return text;
 }
@@ -351,36 +378,80 @@ MicroBatch Trainer::Impl::make_batch(const std::vector<const Example *> &batch,
   return out;
 }
 
+std::unordered_map<std::string, Trainer::Impl::CachedImage>
+Trainer::Impl::encode_for_cache(const MicroBatch &batch) const
+{
+  std::unordered_map<std::string, CachedImage> fresh;
+  if (batch.encoded.empty()) return fresh;
+  torch::NoGradGuard no_grad;    // nothing here trains
+  torch::Tensor features, patch_mask;
+  if (connector_trains)
+    std::tie(features, patch_mask) = model->encode_patches(batch.pixels, batch.pixel_mask);
+  else
+    features = model->encode_images(batch.pixels, batch.pixel_mask);
+  std::int64_t row = 0;
+  for (std::size_t i = 0; i < batch.encoded.size(); ++i) {
+    const std::string &file = batch.images[static_cast<std::size_t>(batch.encoded[i])];
+    const std::int64_t rows = batch.images_per_sample[i];
+    CachedImage mine{features.narrow(0, row, rows), {}};
+    if (patch_mask.defined()) {
+      // the valid patches first, in order, and no more columns than the image has valid
+      // patches: an image keeps no padding of the batch it was encoded in
+      const auto mask = patch_mask.narrow(0, row, rows);
+      const auto order = std::get<1>(mask.to(torch::kInt8).sort(/*stable=*/true, 1, true));
+      const std::int64_t valid = mask.sum(1).max().item<std::int64_t>();
+      const auto kept = order.narrow(1, 0, valid);
+      mine.features = mine.features.gather(1, kept.unsqueeze(2).expand({-1, -1, features.size(2)}));
+      mine.patch_mask = mask.gather(1, kept);
+    }
+    row += rows;
+    mine.features = mine.features.clone();
+    const std::int64_t bytes =
+        mine.features.numel() * static_cast<std::int64_t>(mine.features.element_size()) +
+        (mine.patch_mask.defined() ? mine.patch_mask.numel() : 0);
+    if (feature_cache_bytes + bytes <= std::int64_t{options.feature_cache_mib} << 20) {
+      feature_cache.emplace(file, mine);
+      feature_cache_bytes += bytes;
+    }
+    fresh.emplace(file, std::move(mine));
+  }
+  return fresh;
+}
+
 torch::Tensor Trainer::Impl::image_features(const MicroBatch &batch) const
 {
-  if (images_train) return model->encode_images(batch.pixels, batch.pixel_mask);
-  // nothing before the decoder trains: no activations kept for it
-  torch::NoGradGuard no_grad;
-  if (!caching()) return model->encode_images(batch.pixels, batch.pixel_mask);
-  // encode what the cache lacks, keep it while the budget lasts, and put the batch together
-  std::unordered_map<std::string, torch::Tensor> fresh;
-  if (!batch.encoded.empty()) {
-    const auto features = model->encode_images(batch.pixels, batch.pixel_mask);
-    std::int64_t row = 0;
-    for (std::size_t i = 0; i < batch.encoded.size(); ++i) {
-      const std::string &file = batch.images[static_cast<std::size_t>(batch.encoded[i])];
-      const std::int64_t rows = batch.images_per_sample[i];
-      const auto mine = features.narrow(0, row, rows).clone();
-      row += rows;
-      const std::int64_t bytes = mine.numel() * static_cast<std::int64_t>(mine.element_size());
-      if (feature_cache_bytes + bytes <= std::int64_t{options.feature_cache_mib} << 20) {
-        feature_cache.emplace(file, mine);
-        feature_cache_bytes += bytes;
-      }
-      fresh.emplace(file, mine);
-    }
+  if (!caching()) {
+    if (vision_trains || connector_trains)
+      return model->encode_images(batch.pixels, batch.pixel_mask);
+    torch::NoGradGuard no_grad;    // nothing before the decoder trains: no activations kept
+    return model->encode_images(batch.pixels, batch.pixel_mask);
   }
-  std::vector<torch::Tensor> parts;
+  // encode what the cache lacks, keep it while the budget lasts, and put the batch together
+  const auto fresh = encode_for_cache(batch);
+  std::vector<const CachedImage *> parts;
   for (const auto &file : batch.images) {
     const auto f = fresh.find(file);
-    parts.push_back(f != fresh.end() ? f->second : feature_cache.at(file));
+    parts.push_back(f != fresh.end() ? &f->second : &feature_cache.at(file));
   }
-  return torch::cat(parts);
+  std::vector<torch::Tensor> features, masks;
+  if (!connector_trains) {
+    for (const auto *part : parts) features.push_back(part->features);
+    return torch::cat(features);
+  }
+  // the tower's outputs padded to the most patches of the batch, then the connector
+  std::int64_t patches = 0;
+  for (const auto *part : parts) patches = std::max(patches, part->features.size(1));
+  for (const auto *part : parts) {
+    const std::int64_t pad = patches - part->features.size(1);
+    features.push_back(pad == 0 ? part->features
+                                : torch::constant_pad_nd(part->features, {0, 0, 0, pad}, 0));
+    masks.push_back(
+        pad == 0 ? part->patch_mask
+                 : torch::cat({part->patch_mask, torch::zeros({part->patch_mask.size(0), pad},
+                                                              part->patch_mask.options())},
+                              1));
+  }
+  return model->connect(torch::cat(features), torch::cat(masks));
 }
 
 torch::Tensor Trainer::Impl::loss_sum(const MicroBatch &batch) const
@@ -427,13 +498,13 @@ StepStats Trainer::step()
 
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;
-  double norm_sq = 0;
+  std::vector<torch::Tensor> squares;    // summed on the device: one wait for the host
   for (auto &t : s.trainable) {
     auto g = t.param.grad();
     grads.push_back(g.defined() ? g.to(torch::kFloat32) : torch::Tensor());
-    if (g.defined()) norm_sq += grads.back().pow(2).sum().item<double>();
+    if (g.defined()) squares.push_back(grads.back().pow(2).sum().to(torch::kFloat64));
   }
-  stats.grad_norm = std::sqrt(norm_sq);
+  stats.grad_norm = squares.empty() ? 0.0 : std::sqrt(torch::stack(squares).sum().item<double>());
   const double clip_scale =
       o.clip > 0 && stats.grad_norm > o.clip ? o.clip / (stats.grad_norm + 1e-6) : 1.0;
   stats.lr = scheduled_lr(s.step, s.total, o.warmup, o.lr, o.min_lr);
@@ -682,6 +753,7 @@ void Trainer::run()
                                 {"data_seconds", st.data_seconds},
                                 {"samples_per_s", samples / train_seconds},
                                 {"tokens_per_s", tokens / train_seconds},
+                                {"peak_gib", peak_memory_gib(s.device)},
                                 {"elapsed_s",
                                  std::chrono::duration<double>(Clock::now() - start).count()}}
                      .dump()
@@ -707,6 +779,13 @@ void Trainer::run()
     if (!s.eval_records.empty() && o.eval_every > 0 && s.step % o.eval_every == 0) log_eval();
   }
   if (o.progress && tty) std::fprintf(stderr, "\n");
+  if (o.progress && s.step > first_step)
+    std::fprintf(stderr,
+                 "trained %d steps in %s: %.2f samples/s, %.0f tokens/s; peak memory %.2f GiB "
+                 "(%s)\n",
+                 s.step - first_step, clock_text(train_seconds).c_str(), samples / train_seconds,
+                 tokens / train_seconds, peak_memory_gib(s.device),
+                 s.device.is_cuda() ? "GPU, allocated" : "resident");
   if (!s.eval_records.empty() && (o.eval_every == 0 || s.step % o.eval_every != 0)) log_eval();
   save(o.out_dir);
 }

@@ -59,11 +59,20 @@ struct Trainer::Impl {
   std::optional<LoraSpec> lora;
   std::vector<LoraModule> lora_modules;
   std::vector<TrainableTensor> trainable;
-  bool images_train = false;    // vision tower or connector has trainable tensors
-  // Image features by file, while nothing before the decoder trains (options.feature_cache_mib).
-  mutable std::unordered_map<std::string, torch::Tensor> feature_cache;
+  bool vision_trains = false;       // the vision tower has trainable tensors
+  bool connector_trains = false;    // the connector has trainable tensors
+  // While the vision tower is frozen an image's encoding is the same at every step, and it is
+  // kept by file (up to options.feature_cache_mib): the connector's output where the connector is
+  // frozen too, else the tower's output, which the connector reads again at each step. The
+  // tower's output is kept as its valid patches first ([images, patches, vision hidden]) with
+  // their mask: the connector takes the patches as a set.
+  struct CachedImage {
+    torch::Tensor features;
+    torch::Tensor patch_mask;    // tower output only
+  };
+  mutable std::unordered_map<std::string, CachedImage> feature_cache;
   mutable std::int64_t feature_cache_bytes = 0;
-  bool caching() const { return !images_train && options.feature_cache_mib > 0; }
+  bool caching() const { return !vision_trains && options.feature_cache_mib > 0; }
   std::set<int> stop_ids;
   int pad_id = 0;
   std::unique_ptr<RecordOrder> order;
@@ -75,8 +84,11 @@ struct Trainer::Impl {
                         const std::vector<TrainingRecord> &from) const;
   // Summed cross-entropy over the batch's answer tokens (differentiable).
   torch::Tensor loss_sum(const MicroBatch &batch) const;
-  // [images, n_latents, hidden] for the batch's samples in order: encoded, or from the cache.
+  // [images, n_latents, hidden] for the batch's samples in order: encoded, or from the cache
+  // (through the connector when it trains).
   torch::Tensor image_features(const MicroBatch &batch) const;
+  // The cache entries of the batch's images still to encode, by file.
+  std::unordered_map<std::string, CachedImage> encode_for_cache(const MicroBatch &batch) const;
   void save_state(const std::filesystem::path &dir) const;
   void load_state(const std::filesystem::path &dir);
 };

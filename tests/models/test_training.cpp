@@ -504,7 +504,8 @@ BOOST_AUTO_TEST_CASE(frozen_parts_keep_their_weights_and_the_rest_trains)
         p.parts.front().first.rfind("model.connector.", 0) != 0)
       text_parameters += p.tensor.numel();
   BOOST_TEST(trainer.trainable_parameters() == text_parameters);
-  BOOST_TEST(!s.images_train);
+  BOOST_TEST(!s.vision_trains);
+  BOOST_TEST(!s.connector_trains);
   for (int i = 0; i < o.steps; ++i) trainer.step();
 
   auto weights = WeightStore::open(base);
@@ -571,6 +572,81 @@ BOOST_AUTO_TEST_CASE(frozen_encoders_encode_each_image_once_and_train_as_without
   auto training_vision = o;
   training_vision.freeze = {"text"};
   BOOST_TEST(run(training_vision).first == 24);
+}
+
+BOOST_AUTO_TEST_CASE(a_frozen_vision_tower_runs_once_per_image_while_the_connector_trains)
+{
+  ScratchDir dir;
+  const auto base = tiny_base(dir / "base");
+  // 8 pictures, half of them cut to 32 x 16: a batch pads those to 32 x 32, and their cached
+  // patches are fewer than the batch's
+  fs::create_directories(dir / "images");
+  {
+    std::ofstream out(dir / "train.jsonl");
+    for (int v = 0; v < 2; ++v)
+      for (const auto &colour : kColours) {
+        Image image = square_picture(colour, v + 1);
+        if ((v + (&colour - kColours)) % 2 == 1) {
+          image.height = kSide / 2;
+          image.rgb.resize(3 * kSide * kSide / 2);
+        }
+        const std::string file = "images/" + std::string(colour.name) + std::to_string(v) + ".png";
+        write_png(dir / file, image);
+        out << nlohmann::json{{"image", file},
+                              {"query", "What colour is the square?"},
+                              {"answer", colour.name}}
+                   .dump()
+            << "\n";
+      }
+  }
+  auto o = tiny_options(base, dir / "train.jsonl", dir / "out");
+  o.freeze = {"vision"};
+  const auto run = [&](const TrainOptions &options) {
+    Trainer trainer(options);
+    int encoded = 0;
+    std::vector<double> losses;
+    for (int i = 0; i < options.steps; ++i) {
+      const auto stats = trainer.step();
+      encoded += stats.images_encoded;
+      losses.push_back(stats.loss);
+    }
+    // the connector moved, the tower did not
+    auto weights = WeightStore::open(base);
+    const Idefics2Model original(trainer.impl().config, weights,
+                                 torch::TensorOptions().dtype(torch::kFloat32));
+    const auto now = trainer.impl().model->checkpoint_tensors();
+    const auto then = original.checkpoint_tensors();
+    int connector_moved = 0, vision_moved = 0;
+    for (std::size_t i = 0; i < now.size(); ++i) {
+      if (torch::equal(now[i].second, then[i].second)) continue;
+      connector_moved += now[i].first.rfind("model.connector.", 0) == 0;
+      vision_moved += now[i].first.rfind("model.vision_model.", 0) == 0;
+    }
+    BOOST_TEST(vision_moved == 0);
+    BOOST_TEST(connector_moved > 5);
+    return std::make_pair(encoded, losses);
+  };
+  Trainer probe(o);
+  BOOST_TEST(contains(probe.describe(), "each image through the vision tower once"));
+  const auto [cached, cached_losses] = run(o);
+  auto uncached_options = o;
+  uncached_options.feature_cache_mib = 0;
+  const auto [uncached, uncached_losses] = run(uncached_options);
+  BOOST_TEST(cached == 8);
+  BOOST_TEST(uncached == 24);
+  for (std::size_t i = 0; i < cached_losses.size(); ++i)
+    BOOST_TEST(cached_losses[i] == uncached_losses[i], boost::test_tools::tolerance(1e-5));
+
+  // LoRA on the connector alone keeps the tower's outputs too
+  auto lora = o;
+  lora.freeze.clear();
+  lora.lora.rank = 4;
+  lora.lora.layers = {"connector"};
+  Trainer adapters(lora);
+  BOOST_TEST(contains(adapters.describe(), "each image through the vision tower once"));
+  int encoded = 0;
+  for (int i = 0; i < lora.steps; ++i) encoded += adapters.step().images_encoded;
+  BOOST_TEST(encoded == 8);
 }
 
 BOOST_AUTO_TEST_CASE(lora_trains_only_the_adapters_and_saves_them_in_the_peft_layout)
@@ -743,6 +819,15 @@ BOOST_AUTO_TEST_CASE(cephalo_train_trains_from_scratch_merges_and_reports_bad_in
   BOOST_TEST(contains(ok.output, "step 6/6"));
   BOOST_TEST(contains(ok.output, "samples/s"));
   BOOST_TEST(contains(ok.output, "eval at step 6"));
+  // the summary: the rate and the peak memory (resident, on the CPU)
+  BOOST_TEST(contains(ok.output, "trained 6 steps in"));
+  BOOST_TEST(contains(ok.output, "GiB (resident)"));
+  {
+    std::ifstream metrics(dir / "out" / "metrics.jsonl");
+    std::string line;
+    std::getline(metrics, line);
+    BOOST_TEST(nlohmann::json::parse(line).at("peak_gib").get<double>() > 0.0);
+  }
   for (const char *file :
        {"config.json", "model.safetensors", "generation_config.json", "tokenizer.model",
         "tokenizer_config.json", "added_tokens.json", "preprocessor_config.json", "metrics.jsonl",

@@ -80,9 +80,11 @@ struct TrainOptions {
   // A decoder trained on a frozen random vision tower first learns to read its features before
   // they may move (a later stage trains everything from that checkpoint).
   std::vector<std::string> freeze;
-  // When nothing before the decoder trains (vision and connector frozen, or LoRA on the decoder
-  // only), each image's features are the same at every step: they are computed once and kept,
-  // up to this many MiB (on the training device). 0: encode every image at every step.
+  // While the vision tower is frozen, each image's encoding is the same at every step: it is
+  // computed once and kept, up to this many MiB (on the training device) — the image features
+  // where nothing before the decoder trains (vision and connector frozen, or LoRA on the decoder
+  // only), else the tower's output, which the connector reads at every step. 0: encode every
+  // image at every step.
   int feature_cache_mib = 4096;
   // Records of like length share a micro-batch (sorted within windows of 64 batches of the
   // shuffled epoch, the batches then shuffled): less padding, so faster steps. Where the length
