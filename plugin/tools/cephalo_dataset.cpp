@@ -10,7 +10,10 @@
 //                            [--size 384] [--seed 1] [--split 0.8,0.1,0.1]
 //                            [--lmp lmp] [--plugin cephaloplugin.so] [--input in.dataset]
 //
-// Runs already complete in DIR are kept, so an interrupted sweep resumes where it stopped.
+// Runs already complete in DIR are kept, so an interrupted sweep resumes where it stopped. A run
+// is complete when its recordings are and its stamp (images/rN.run.json: the run's parameters,
+// the sweep's settings and a hash of the input file) matches this call: a run made with another
+// input, seed or setting is made again.
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -151,14 +154,51 @@ std::vector<json> read_jsonl(const fs::path &path)
   return rows;
 }
 
-bool run_complete(const Options &o, const fs::path &prefix)
+// 64-bit FNV-1a of a file's bytes, as 16 hex digits.
+std::string file_hash(const fs::path &path)
+{
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read " + path.string());
+  std::uint64_t h = 14695981039346656037ull;
+  char buffer[1 << 14];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h ^= static_cast<unsigned char>(buffer[i]);
+      h *= 1099511628211ull;
+    }
+    if (!in) break;
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+  return text;
+}
+
+// What makes a run's recordings: its parameters (not its split), the sweep's settings and the
+// input file. The plugin and lmp are left out: a rebuild of the same code keeps the data.
+json run_stamp(const Options &o, const RunParams &p, const std::string &input_hash)
+{
+  json params = p.to_json();
+  params.erase("split");
+  return {{"params", params}, {"steps", o.steps}, {"every", o.every},
+          {"size", o.size},   {"ranks", o.ranks}, {"input_fnv1a", input_hash}};
+}
+
+fs::path stamp_path(const fs::path &prefix)
+{
+  return prefix.string() + ".run.json";
+}
+
+enum class RunState { Missing, Stale, Complete };
+
+RunState run_state(const Options &o, const fs::path &prefix, const json &stamp)
 {
   const std::size_t expected = static_cast<std::size_t>(o.steps / o.every + 1);
   for (const char *field : {".vm.jsonl", ".pe.jsonl"}) {
     const fs::path path = prefix.string() + field;
-    if (!fs::exists(path) || read_jsonl(path).size() != expected) return false;
+    if (!fs::exists(path) || read_jsonl(path).size() != expected) return RunState::Missing;
   }
-  return true;
+  const json made = json::parse(std::ifstream(stamp_path(prefix)), nullptr, false);
+  return made == stamp ? RunState::Complete : RunState::Stale;
 }
 
 void simulate(const Options &o, const RunParams &p, const fs::path &prefix, const fs::path &log)
@@ -359,15 +399,23 @@ int main(int argc, char **argv)
   fs::create_directories(o.out / "logs");
   const auto runs = plan(o);
 
+  const std::string input_hash = file_hash(o.input);
   for (const auto &p : runs) {
     const fs::path prefix = fs::absolute(o.out / "images" / ("r" + std::to_string(p.index)));
-    if (run_complete(o, prefix)) {
+    const json stamp = run_stamp(o, p, input_hash);
+    const RunState state = run_state(o, prefix, stamp);
+    if (state == RunState::Complete) {
       std::fprintf(stderr, "run %d/%d: complete, kept\n", p.index + 1, o.runs);
       continue;
     }
-    std::fprintf(stderr, "run %d/%d: %s %.2f, pull %.3f, T %.4f (%s)\n", p.index + 1, o.runs,
-                 p.geometry.c_str(), p.flaw, p.pull, p.temperature, p.split.c_str());
+    std::fprintf(stderr, "run %d/%d: %s %.2f, pull %.3f, T %.4f (%s)%s\n", p.index + 1, o.runs,
+                 p.geometry.c_str(), p.flaw, p.pull, p.temperature, p.split.c_str(),
+                 state == RunState::Stale
+                     ? "; the run there was made with another input, seed or setting: made again"
+                     : "");
+    fs::remove(stamp_path(prefix));
     simulate(o, p, prefix, fs::absolute(o.out / "logs" / ("r" + std::to_string(p.index) + ".log")));
+    std::ofstream(stamp_path(prefix)) << stamp.dump(2) << '\n';
   }
 
   std::map<std::string, std::ofstream> splits;

@@ -1,7 +1,8 @@
 // cephalo dataset fracture end to end: a small sweep of real crack runs (lmp with the plugin),
-// split by run, with answers that are the compute's measurements; a second call resumes; a
-// crack once measured has started for the rest of its run; in a run with a hole the crack
-// measured is the branch that runs in +x from the hole's right rim.
+// split by run, with answers that are the compute's measurements; a second call resumes, and
+// makes again the runs of an edited input; a crack once measured has started for the rest of its
+// run; in a run with a hole the crack measured is the branch that runs in +x from the hole's right
+// rim.
 #define BOOST_TEST_MODULE dataset
 #include <boost/test/unit_test.hpp>
 
@@ -128,6 +129,27 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
   BOOST_TEST(answers[600].count("Where is ") == 0u);    // no tip where none is measured
   BOOST_TEST(answers[600]["Describe "].find("has started to grow") != std::string::npos);
   BOOST_TEST(answers[0]["Describe "].find("No crack has grown yet") != std::string::npos);
+
+  // an edited input makes every run again (the edited recording above is measured anew), and
+  // the next call with it keeps them
+  {
+    std::ofstream edited(dir.path() / "in.edited");
+    edited << read_text(CEPHALO_DATASET_INPUT) << "\n# edited\n";
+  }
+  const std::string with_edit = args + " --input in.edited";
+  const auto remade = run_command(dir.path(), command(with_edit), 300);
+  BOOST_TEST_INFO(remade.output);
+  BOOST_REQUIRE_EQUAL(remade.exit_code, 0);
+  std::size_t made_again = 0;
+  for (auto at = remade.output.find("made again"); at != std::string::npos;
+       at = remade.output.find("made again", at + 1))
+    ++made_again;
+  BOOST_TEST(made_again == 3u);
+  BOOST_TEST(read_jsonl(recording)[1]["truth"]["crack_length"].get<double>() != 2.0);
+  const auto kept = run_command(dir.path(), command(with_edit), 300);
+  BOOST_REQUIRE_EQUAL(kept.exit_code, 0);
+  BOOST_TEST(kept.output.find("made again") == std::string::npos);
+  BOOST_TEST(kept.output.find("complete, kept") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(bad_options_are_usage_errors)
