@@ -414,7 +414,11 @@ void validate(const RenderSettings &s, const Box &box)
   const Layout l = frame_layout(s);
   if (s.width - l.strip_width - 2 * l.pad < 8)
     throw std::invalid_argument("width: " + std::to_string(s.width) +
-                                " px leaves no room for the atoms beside the colour bar");
+                                " px leaves no room for the atoms beside the colour bar (" +
+                                std::to_string(l.strip_width) +
+                                " px at this size): make the picture at least " +
+                                std::to_string(l.strip_width + 2 * l.pad + 8) +
+                                " px wide, or leave the bar out (colorbar no)");
   if (s.height - l.label_height - 2 * l.pad < 8 || (s.color_bar && l.bar.y1 - l.bar.y0 < 8))
     throw std::invalid_argument("height: " + std::to_string(s.height) +
                                 " px leaves no room for the atoms, label and colour bar");

@@ -420,17 +420,25 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_clean_lammps_errors)
       {"fix v all cephalo/vlm 10 top_p 1.5", "keyword top_p needs a value in (0, 1]"},
       {"fix v all cephalo/vlm 10 inflight 0", "keyword inflight needs a count in 1..1024"},
       {"fix v all cephalo/vlm 10 prompt/file missing.txt", "cannot read a prompt from missing.txt"},
-      {"fix v all cephalo/vlm 10 curve server.pub", "keyword curve needs the server's public key file"},
+      {"fix v all cephalo/vlm 10 curve server.pub",
+       "keyword curve needs the server's public key file"},
       {"fix v all cephalo/vlm 10 curve server.pub client.key", "keyword curve"},
-      {"fix v all cephalo/vlm 10 output no/such/dir/v.jsonl", "keyword output: cannot open no/such/dir/v.jsonl"},
+      {"fix v all cephalo/vlm 10 output no/such/dir/v.jsonl",
+       "keyword output: cannot open no/such/dir/v.jsonl"},
       {"fix v all cephalo/vlm 10 colorbar maybe", "keyword colorbar needs yes or no"},
       {"fix v all cephalo/vlm 10 timeout", "keyword timeout needs seconds"},
       // checked in init(), at the run
-      {"fix v all cephalo/vlm 10 color c_nope endpoint none\nrun 0", "Compute ID nope for fix cephalo/vlm keyword color does not exist"},
-      {"fix v all cephalo/vlm 10 color c_stress endpoint none\nrun 0", "is a per-atom array: name a column"},
-      {"variable e equal 1.0\nfix v all cephalo/vlm 10 color v_e endpoint none\nrun 0", "Variable e for fix cephalo/vlm keyword color is not an atom-style variable"},
-      {"fix v all cephalo/vlm 10 crack c_pe endpoint none\nrun 0", "has style pe/atom, not cephalo/crack"},
-      {"fix v all cephalo/vlm 10 size 64 64 endpoint none\nrun 0", "leaves no room for the atoms beside the colour bar"},
+      {"fix v all cephalo/vlm 10 color c_nope endpoint none\nrun 0",
+       "Compute ID nope for fix cephalo/vlm keyword color does not exist"},
+      {"fix v all cephalo/vlm 10 color c_stress endpoint none\nrun 0",
+       "is a per-atom array: name a column"},
+      {"variable e equal 1.0\nfix v all cephalo/vlm 10 color v_e endpoint none\nrun 0",
+       "Variable e for fix cephalo/vlm keyword color is not an atom-style variable"},
+      {"fix v all cephalo/vlm 10 crack c_pe endpoint none\nrun 0",
+       "has style pe/atom, not cephalo/crack"},
+      {"fix v all cephalo/vlm 10 size 64 64 endpoint none\nrun 0",
+       "leaves no room for the atoms beside the colour bar (86 px at this size): make the picture "
+       "at least 102 px wide"},
   };
   for (const auto &[command, expected] : cases) {
     const LammpsRun run = run_lammps(dir.path(), std::string(kSmallSystem) + command + "\n", 1);
