@@ -5,6 +5,7 @@
 #include "cephalo/models/safetensors.h"
 #include "checkpoint_io.h"
 #include "cpu_threads.h"
+#include "device_memory.h"
 #include "tensor_io.h"
 #include "training_impl.h"
 #include "weights.h"
@@ -12,11 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
-#if defined(CEPHALO_TORCH_CUDA)
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
-
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -115,24 +111,6 @@ std::string clock_text(double seconds)
   else
     std::snprintf(text, sizeof text, "%ld:%02ld", s / 60, s % 60);
   return text;
-}
-
-// Peak memory of the training so far: bytes the GPU allocator handed out, or on the CPU the
-// process's peak resident size.
-double peak_memory_gib(const torch::Device &device)
-{
-#if defined(CEPHALO_TORCH_CUDA)
-  if (device.is_cuda())
-    return static_cast<double>(c10::cuda::CUDACachingAllocator::getDeviceStats(
-                                   device.index() < 0 ? 0 : device.index())
-                                   .allocated_bytes[0]
-                                   .peak) /
-           (1ULL << 30);
-#endif
-  (void)device;
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) * 1024.0 / (1ULL << 30);
 }
 
 // A named tensor of the optimizer file: "<kind>.<checkpoint name>".

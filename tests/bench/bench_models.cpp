@@ -11,18 +11,13 @@
 #include "cephalo/models/runtime.h"
 #include "cephalo/models/safetensors.h"
 #include "cpu_threads.h"
+#include "device_memory.h"
 #include "graph_decoder.h"
 #include "idefics2_model.h"
 #include "tensor_io.h"
 #include "weights.h"
 
 #include <torch/cuda.h>
-
-#if defined(CEPHALO_TORCH_CUDA)
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
-
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -123,34 +118,6 @@ void synchronize(const torch::Device &device)
 double seconds(Clock::time_point start)
 {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-void reset_peak(const torch::Device &device)
-{
-#if defined(CEPHALO_TORCH_CUDA)
-  if (device.is_cuda())
-    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
-#else
-  (void)device;
-#endif
-}
-
-// Peak bytes allocated on the GPU since the last reset; on the CPU, the process's peak resident
-// size.
-double peak_gib(const torch::Device &device)
-{
-#if defined(CEPHALO_TORCH_CUDA)
-  if (device.is_cuda())
-    return static_cast<double>(c10::cuda::CUDACachingAllocator::getDeviceStats(
-                                   device.index() < 0 ? 0 : device.index())
-                                   .allocated_bytes[0]
-                                   .peak) /
-           (1ULL << 30);
-#endif
-  (void)device;
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) * 1024.0 / (1ULL << 30);
 }
 
 // Copy bandwidth (bytes read plus bytes written per second) of a buffer far larger than caches.
@@ -354,7 +321,7 @@ int main(int argc, char **argv)
       };
       double ttft = 0, decode = 0;
       run(4, ttft, decode);    // warm-up: kernels chosen, allocator filled
-      reset_peak(device);
+      reset_peak_memory(device);
       run(o.steps, ttft, decode);
       const double steps_per_s = o.steps / decode;
       const std::string how =
@@ -364,8 +331,8 @@ int main(int argc, char **argv)
                   static_cast<long long>(t),
                   o.image > 0 ? (std::to_string(o.image) + "px").c_str() : "none",
                   batch * static_cast<double>(t) / ttft, ttft * 1e3, batch * steps_per_s,
-                  steps_per_s, 100.0 * steps_per_s / (bandwidth / weight_bytes), peak_gib(device),
-                  how.c_str());
+                  steps_per_s, 100.0 * steps_per_s / (bandwidth / weight_bytes),
+                  peak_memory_gib(device), how.c_str());
       std::fflush(stdout);
     }
   } catch (const std::exception &e) {

@@ -100,6 +100,33 @@ TrainOptions tiny_options(const fs::path &base, const fs::path &train, const fs:
   return o;
 }
 
+// Runs `steps` steps: the images that went through the vision tower, and the losses.
+std::pair<int, std::vector<double>> train_steps(Trainer &trainer, int steps)
+{
+  int encoded = 0;
+  std::vector<double> losses;
+  for (int i = 0; i < steps; ++i) {
+    const auto stats = trainer.step();
+    encoded += stats.images_encoded;
+    losses.push_back(stats.loss);
+  }
+  return {encoded, losses};
+}
+
+// 3 epochs over 8 pictures with the feature cache and without: 8 pictures through the vision
+// tower against 24, and the same losses.
+template <typename Run> void check_cached_as_uncached(const Run &run, const TrainOptions &o)
+{
+  const auto [cached, cached_losses] = run(o);
+  auto uncached_options = o;
+  uncached_options.feature_cache_mib = 0;
+  const auto [uncached, uncached_losses] = run(uncached_options);
+  BOOST_TEST(cached == 8);
+  BOOST_TEST(uncached == 24);
+  for (std::size_t i = 0; i < cached_losses.size(); ++i)
+    BOOST_TEST(cached_losses[i] == uncached_losses[i], boost::test_tools::tolerance(1e-5));
+}
+
 std::vector<double> train_losses(const fs::path &metrics)
 {
   std::vector<double> losses;
@@ -550,23 +577,9 @@ BOOST_AUTO_TEST_CASE(frozen_encoders_encode_each_image_once_and_train_as_without
   o.freeze = {"vision", "connector"};
   const auto run = [&](const TrainOptions &options) {
     Trainer trainer(options);
-    int encoded = 0;
-    std::vector<double> losses;
-    for (int i = 0; i < options.steps; ++i) {
-      const auto stats = trainer.step();
-      encoded += stats.images_encoded;
-      losses.push_back(stats.loss);
-    }
-    return std::make_pair(encoded, losses);
+    return train_steps(trainer, options.steps);
   };
-  const auto [cached, cached_losses] = run(o);
-  auto uncached_options = o;
-  uncached_options.feature_cache_mib = 0;
-  const auto [uncached, uncached_losses] = run(uncached_options);
-  BOOST_TEST(cached == 8);
-  BOOST_TEST(uncached == 24);
-  for (std::size_t i = 0; i < cached_losses.size(); ++i)
-    BOOST_TEST(cached_losses[i] == uncached_losses[i], boost::test_tools::tolerance(1e-5));
+  check_cached_as_uncached(run, o);
 
   // a vision tower that trains is encoded at every step
   auto training_vision = o;
@@ -603,13 +616,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_vision_tower_runs_once_per_image_while_the_connect
   o.freeze = {"vision"};
   const auto run = [&](const TrainOptions &options) {
     Trainer trainer(options);
-    int encoded = 0;
-    std::vector<double> losses;
-    for (int i = 0; i < options.steps; ++i) {
-      const auto stats = trainer.step();
-      encoded += stats.images_encoded;
-      losses.push_back(stats.loss);
-    }
+    const auto trained = train_steps(trainer, options.steps);
     // the connector moved, the tower did not
     auto weights = WeightStore::open(base);
     const Idefics2Model original(trainer.impl().config, weights,
@@ -624,18 +631,11 @@ BOOST_AUTO_TEST_CASE(a_frozen_vision_tower_runs_once_per_image_while_the_connect
     }
     BOOST_TEST(vision_moved == 0);
     BOOST_TEST(connector_moved > 5);
-    return std::make_pair(encoded, losses);
+    return trained;
   };
   Trainer probe(o);
   BOOST_TEST(contains(probe.describe(), "each image through the vision tower once"));
-  const auto [cached, cached_losses] = run(o);
-  auto uncached_options = o;
-  uncached_options.feature_cache_mib = 0;
-  const auto [uncached, uncached_losses] = run(uncached_options);
-  BOOST_TEST(cached == 8);
-  BOOST_TEST(uncached == 24);
-  for (std::size_t i = 0; i < cached_losses.size(); ++i)
-    BOOST_TEST(cached_losses[i] == uncached_losses[i], boost::test_tools::tolerance(1e-5));
+  check_cached_as_uncached(run, o);
 
   // LoRA on the connector alone keeps the tower's outputs too
   auto lora = o;
@@ -644,9 +644,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_vision_tower_runs_once_per_image_while_the_connect
   lora.lora.layers = {"connector"};
   Trainer adapters(lora);
   BOOST_TEST(contains(adapters.describe(), "each image through the vision tower once"));
-  int encoded = 0;
-  for (int i = 0; i < lora.steps; ++i) encoded += adapters.step().images_encoded;
-  BOOST_TEST(encoded == 8);
+  BOOST_TEST(train_steps(adapters, lora.steps).first == 8);
 }
 
 BOOST_AUTO_TEST_CASE(lora_trains_only_the_adapters_and_saves_them_in_the_peft_layout)
