@@ -372,18 +372,24 @@ Trainer::Impl::encode_for_cache(const MicroBatch &batch) const
     const std::string &file = batch.images[static_cast<std::size_t>(batch.encoded[i])];
     const std::int64_t rows = batch.images_per_sample[i];
     CachedImage mine{features.narrow(0, row, rows), {}};
+    bool copied = false;
     if (patch_mask.defined()) {
-      // the valid patches first, in order, and no more columns than the image has valid
-      // patches: an image keeps no padding of the batch it was encoded in
       const auto mask = patch_mask.narrow(0, row, rows);
-      const auto order = std::get<1>(mask.to(torch::kInt8).sort(/*stable=*/true, 1, true));
+      mine.patch_mask = mask.clone();
       const std::int64_t valid = mask.sum(1).max().item<std::int64_t>();
-      const auto kept = order.narrow(1, 0, valid);
-      mine.features = mine.features.gather(1, kept.unsqueeze(2).expand({-1, -1, features.size(2)}));
-      mine.patch_mask = mask.gather(1, kept);
+      if (valid < mask.size(1)) {
+        // padded in this batch: the valid patches first, in order, and no more columns than
+        // the image has valid patches, so that an image keeps no padding of its batch
+        const auto order = std::get<1>(mask.to(torch::kInt8).sort(/*stable=*/true, 1, true));
+        const auto kept = order.narrow(1, 0, valid);
+        mine.features =
+            mine.features.gather(1, kept.unsqueeze(2).expand({-1, -1, features.size(2)}));
+        mine.patch_mask = mask.gather(1, kept);
+        copied = true;
+      }
     }
     row += rows;
-    mine.features = mine.features.clone();
+    if (!copied) mine.features = mine.features.clone();    // not a view of the whole batch
     const std::int64_t bytes =
         mine.features.numel() * static_cast<std::int64_t>(mine.features.element_size()) +
         (mine.patch_mask.defined() ? mine.patch_mask.numel() : 0);
