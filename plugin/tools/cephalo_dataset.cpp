@@ -8,12 +8,14 @@
 //
 //   cephalo dataset fracture --out DIR [--runs 24] [--steps 5000] [--every 250] [--ranks 2]
 //                            [--size 384] [--seed 1] [--split 0.8,0.1,0.1]
-//                            [--lmp lmp] [--plugin cephaloplugin.so] [--input in.dataset]
+//                            [--initiation-length 2.0] [--lmp lmp] [--plugin cephaloplugin.so]
+//                            [--input in.dataset]
 //
 // Runs already complete in DIR are kept, so an interrupted sweep resumes where it stopped. A run
 // is complete when its recordings are and its stamp (images/rN.run.json: the run's parameters,
 // the sweep's settings and a hash of the input file) matches this call: a run made with another
-// input, seed or setting is made again.
+// input, seed or setting is made again. The records are written again from the recordings on
+// every call: --initiation-length (the growth from which a crack has started) needs no new runs.
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -47,14 +49,19 @@ constexpr const char *kTipQuery =
 constexpr const char *kLengthQuery =
     "How far has the crack grown, as a fraction of the specimen's width?";
 constexpr const char *kDescribeQuery = "Describe the fracture snapshot.";
-// growth beyond which the crack counts as started: about one lattice spacing
-constexpr double kInitiationLength = 1.0;
+// Growth (distance units) from which the crack counts as started, by default a little under two
+// nearest-neighbour distances of the dataset's lattice (1.11). The measured length of a crack
+// that has not grown is not zero: at a hole's rim, slip steps put crack-face atoms up to 1.9
+// beyond the rim in runs that never crack, and the length of a one-spacing crack flickers
+// across 1.0 as its faces rearrange.
+constexpr double kDefaultInitiationLength = 2.0;
 
 struct Options {
   fs::path out, lmp = CEPHALO_DEFAULT_LMP, plugin, input, mpiexec = "mpirun";
   int runs = 24, steps = 5000, every = 250, ranks = 2, size = 384;
   std::uint64_t seed = 1;
   double train = 0.8, validation = 0.1, test = 0.1;
+  double initiation_length = kDefaultInitiationLength;
 };
 
 struct RunParams {
@@ -230,14 +237,15 @@ void simulate(const Options &o, const RunParams &p, const fs::path &prefix, cons
 
 // The sentences of a description, built only from what the compute measured. `initiated`: the
 // crack reached the initiation length at this snapshot or an earlier one.
-std::string describe(const RunParams &p, const json &truth, double width, bool initiated)
+std::string describe(const Options &o, const RunParams &p, const json &truth, double width,
+                     bool initiated)
 {
   std::ostringstream d;
   d << (p.geometry == "notch" ? "A two-dimensional Lennard-Jones crystal with an edge notch"
                               : "A two-dimensional Lennard-Jones crystal with a round hole")
     << ", pulled apart in mode I. ";
   const double length = truth.value("crack_length", 0.0);
-  if (length >= kInitiationLength && truth["tip_x"].is_number()) {
+  if (length >= o.initiation_length && truth["tip_x"].is_number()) {
     d << "A crack has grown " << fixed(length, 1) << " from the flaw; its tip is at "
       << fixed(100.0 * truth["tip_x"].get<double>() / width, 0) << "% of the width";
     const double speed = truth.value("crack_speed", 0.0);
@@ -300,7 +308,7 @@ void write_split_records(const Options &o, const RunParams &p, const fs::path &p
          "[" + fixed(truth.value("pe_stdev", 0.0), 3) + ", " + fixed(truth.value("pe_mean", 0.0), 3) +
              ", " + fixed(truth.value("pe_median", 0.0), 3) + "]");
     const double length = truth.value("crack_length", 0.0);
-    const bool measured = length >= kInitiationLength && truth["tip_x"].is_number();
+    const bool measured = length >= o.initiation_length && truth["tip_x"].is_number();
     initiated = initiated || measured;
     emit(vm_image, kInitiationQuery, initiated ? "yes" : "no");
     if (measured) {
@@ -309,7 +317,7 @@ void write_split_records(const Options &o, const RunParams &p, const fs::path &p
                fixed((truth["tip_y"].get<double>() - lo_y) / height, 3) + "]");
       emit(vm_image, kLengthQuery, fixed(length / width, 3));
     }
-    emit(vm_image, kDescribeQuery, describe(p, truth, width, initiated));
+    emit(vm_image, kDescribeQuery, describe(o, p, truth, width, initiated));
   }
 }
 
@@ -319,7 +327,7 @@ Options parse(int argc, char **argv)
   if (argc < 2 || std::string(argv[1]) != "fracture") {
     std::fprintf(stderr, "usage: cephalo dataset fracture --out DIR [--runs N] [--steps N] "
                          "[--every N] [--ranks N] [--size PX] [--seed N] [--split TRAIN,VAL,TEST] "
-                         "[--lmp LMP] [--plugin SO] [--input FILE]\n"
+                         "[--initiation-length L] [--lmp LMP] [--plugin SO] [--input FILE]\n"
                          "       cephalo dataset designs --out DIR [--count N] [--size PX] "
                          "[--seed N] [--split TRAIN,VAL,TEST]\n");
     std::exit(2);
@@ -351,7 +359,17 @@ Options parse(int argc, char **argv)
     else if (a == "--plugin") o.plugin = v;
     else if (a == "--input") o.input = v;
     else if (a == "--mpiexec") o.mpiexec = v;
-    else if (a == "--split") {
+    else if (a == "--initiation-length") {
+      char *end = nullptr;
+      o.initiation_length = std::strtod(v.c_str(), &end);
+      if (*end != '\0' || !(o.initiation_length > 0.0) || !std::isfinite(o.initiation_length)) {
+        std::fprintf(
+            stderr,
+            "cephalo dataset: --initiation-length needs a length > 0 (distance units), got %s\n",
+            v.c_str());
+        std::exit(2);
+      }
+    } else if (a == "--split") {
       if (std::sscanf(v.c_str(), "%lf,%lf,%lf", &o.train, &o.validation, &o.test) != 3 ||
           o.train <= 0 || o.validation < 0 || o.test < 0) {
         std::fprintf(stderr, "cephalo dataset: --split needs three fractions TRAIN,VAL,TEST with TRAIN > 0, got %s\n", v.c_str());
@@ -424,10 +442,16 @@ int main(int argc, char **argv)
     if (!splits[name]) fail("cannot write " + (o.out / (std::string(name) + ".jsonl")).string());
   }
   Counts counts;
-  json manifest = {{"kind", "fracture"},
-                   {"queries", {kStressQuery, kEnergyQuery, kInitiationQuery, kTipQuery, kLengthQuery, kDescribeQuery}},
-                   {"steps", o.steps}, {"every", o.every}, {"size", o.size}, {"seed", o.seed},
-                   {"initiation_length", kInitiationLength}, {"runs", json::array()}};
+  json manifest = {
+      {"kind", "fracture"},
+      {"queries",
+       {kStressQuery, kEnergyQuery, kInitiationQuery, kTipQuery, kLengthQuery, kDescribeQuery}},
+      {"steps", o.steps},
+      {"every", o.every},
+      {"size", o.size},
+      {"seed", o.seed},
+      {"initiation_length", o.initiation_length},
+      {"runs", json::array()}};
   for (const auto &p : runs) {
     write_split_records(o, p, fs::absolute(o.out / "images" / ("r" + std::to_string(p.index))),
                         splits, counts);

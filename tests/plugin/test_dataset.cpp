@@ -130,6 +130,32 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
   BOOST_TEST(answers[600]["Describe "].find("has started to grow") != std::string::npos);
   BOOST_TEST(answers[0]["Describe "].find("No crack has grown yet") != std::string::npos);
 
+  // a crack measured 1.5 long has not started (a hole's rim reaches that by slip alone), unless
+  // the initiation length says so; the records change, the runs are kept
+  snapshots[1]["truth"]["crack_length"] = 1.5;
+  {
+    std::ofstream out(recording, std::ios::trunc);
+    for (const json &snapshot : snapshots) out << snapshot.dump() << '\n';
+  }
+  for (const std::string extra : {"", " --initiation-length 1"}) {
+    const auto relabelled = run_command(dir.path(), command(args + extra), 120);
+    BOOST_TEST_INFO(relabelled.output);
+    BOOST_REQUIRE_EQUAL(relabelled.exit_code, 0);
+    BOOST_TEST(relabelled.output.find("made again") == std::string::npos);
+    answers.clear();
+    for (const json &row : read_jsonl(data / "train.jsonl"))
+      answers[row["step"].get<long>()][row["query"].get<std::string>().substr(0, 9)] =
+          row["answer"].get<std::string>();
+    const bool started = !extra.empty();
+    BOOST_TEST(answers[300]["Has the c"] == (started ? "yes" : "no"));
+    BOOST_TEST(answers[600]["Has the c"] == (started ? "yes" : "no"));
+    BOOST_TEST(answers[300].count("Where is ") == (started ? 1u : 0u));
+    BOOST_TEST((answers[300]["Describe "].find("No crack has grown yet") == std::string::npos) ==
+               started);
+    BOOST_TEST(json::parse(read_text(data / "dataset.json"))["initiation_length"].get<double>() ==
+               (started ? 1.0 : 2.0));
+  }
+
   // an edited input makes every run again (the edited recording above is measured anew), and
   // the next call with it keeps them
   {
@@ -155,8 +181,10 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
 BOOST_AUTO_TEST_CASE(bad_options_are_usage_errors)
 {
   cephalo::test::ScratchDir dir;
-  for (const std::string args : {"--runs 0 --out d", "--out d --steps 500 --every 300",
-                                 "--out d --split 0,1,1", "--out d --frobnicate 1"}) {
+  for (const std::string args :
+       {"--runs 0 --out d", "--out d --steps 500 --every 300", "--out d --split 0,1,1",
+        "--out d --frobnicate 1", "--out d --initiation-length 0",
+        "--out d --initiation-length 2x"}) {
     const auto result = run_command(dir.path(), command(args));
     BOOST_TEST_INFO(args << ": " << result.output);
     BOOST_TEST(result.exit_code == 2);
