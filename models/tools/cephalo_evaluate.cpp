@@ -1,11 +1,12 @@
 // cephalo-evaluate: asks a model every question of a dataset split (JSONL records with image,
 // query and answer, as cephalo dataset writes them) and prints how well its answers match:
 // R² of Cephalo's statistics answers per component, accuracy of yes/no answers, distance of
-// positions, R² of single numbers, exact match of texts. Optionally times single questions
-// from PNG file to finished answer.
+// positions, R² of single numbers, exact match of texts; with --by FIELD, the same measures
+// again for each value of a field of the records (the fracture datasets' "geometry", say), side
+// by side. Optionally times single questions from PNG file to finished answer.
 //
 //   cephalo evaluate --model DIR --data test.jsonl [--out predictions.jsonl] [--limit N]
-//                    [--batch 8] [--max-new-tokens 64] [--latency 20] [--threads N]
+//                    [--by FIELD] [--batch 8] [--max-new-tokens 64] [--latency 20] [--threads N]
 #include "cephalo/models/evaluation.h"
 #include "cephalo/models/image.h"
 #include "cephalo/models/runtime.h"
@@ -20,6 +21,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,8 @@ const char *kUsage =
     "                         relative to the file\n"
     "  --out FILE             write each record with the model's answer as \"prediction\"\n"
     "  --limit N              the first N records only\n"
+    "  --by FIELD             also score the records by the values of this string field, one\n"
+    "                         column each (records without it: \"other\")\n"
     "  --batch N              questions answered together (default 8)\n"
     "  --max-new-tokens N     default 64\n"
     "  --latency N            also time N single questions, PNG file to finished answer\n"
@@ -98,11 +102,44 @@ std::string format_value(double v)
   return text;
 }
 
+// The measures of every query, one column for all records and one per value of the --by field:
+// rows as in the main table, a value of "-" where a group has no records of that query.
+void print_by_group(const std::string &field, const AnswerScorer &all,
+                    const std::map<std::string, AnswerScorer> &groups)
+{
+  std::printf("\n| query | measure | all |");
+  for (const auto &[name, scorer] : groups) std::printf(" %s %s |", field.c_str(), name.c_str());
+  std::printf("\n|---|---|---:|");
+  for (std::size_t k = 0; k < groups.size(); ++k) std::printf("---:|");
+  std::printf("\n");
+  std::map<std::string, std::vector<QueryScore>> of_group;
+  for (const auto &[name, scorer] : groups) of_group[name] = scorer.scores();
+  for (const QueryScore &s : all.scores()) {
+    for (std::size_t k = 0; k < s.values.size(); ++k) {
+      std::printf("| %s | %s | %s |", k == 0 ? s.query.c_str() : "", s.names[k].c_str(),
+                  format_value(s.values[k]).c_str());
+      for (const auto &[name, scores] : of_group) {
+        auto it = std::find_if(scores.begin(), scores.end(),
+                               [&](const QueryScore &g) { return g.query == s.query; });
+        std::string cell = "-";
+        if (it != scores.end() && k < it->values.size()) {
+          cell = format_value(it->values[k]);
+          // a yes/no group's commoner answer can differ from all records': say which it is
+          if (it->names[k] != s.names[k]) cell += " (" + it->names[k] + ")";
+        }
+        std::printf(" %s |", cell.c_str());
+      }
+      std::printf("\n");
+    }
+  }
+}
+
 }    // namespace
 
 int main(int argc, char **argv)
 {
   fs::path model_dir, data, out;
+  std::string by;
   std::size_t limit = static_cast<std::size_t>(-1);
   int batch = 8, max_new_tokens = 64, latency = 0;
   RuntimeOptions runtime;
@@ -122,6 +159,8 @@ int main(int argc, char **argv)
       else if (a == "--data") data = v;
       else if (a == "--out") out = v;
       else if (a == "--limit") limit = std::stoul(v);
+      else if (a == "--by")
+        by = v;
       else if (a == "--batch") batch = std::max(1, std::stoi(v));
       else if (a == "--max-new-tokens") max_new_tokens = std::max(1, std::stoi(v));
       else if (a == "--latency") latency = std::max(0, std::stoi(v));
@@ -148,6 +187,7 @@ int main(int argc, char **argv)
     std::fprintf(stderr, "%s\n", model.describe().c_str());
 
     AnswerScorer scorer;
+    std::map<std::string, AnswerScorer> groups;    // --by: value of the field -> its records
     std::ofstream predictions;
     if (!out.empty()) {
       predictions.open(out, std::ios::trunc);
@@ -162,6 +202,13 @@ int main(int argc, char **argv)
       for (std::size_t k = first; k < last; ++k) {
         const std::string answer = trim(results[k - first].text);
         scorer.add(records[k].query, records[k].answer, answer);
+        if (!by.empty()) {
+          const json &row = records[k].row;
+          const auto field = row.find(by);
+          const std::string group =
+              field != row.end() && field->is_string() ? field->get<std::string>() : "other";
+          groups[group].add(records[k].query, records[k].answer, answer);
+        }
         if (predictions.is_open()) {
           json row = records[k].row;
           row["prediction"] = answer;
@@ -179,6 +226,7 @@ int main(int argc, char **argv)
       for (std::size_t k = 0; k < s.values.size(); ++k)
         std::printf("| %s | %zu | %zu | %s | %s |\n", k == 0 ? s.query.c_str() : "", s.count,
                     s.parsed, s.names[k].c_str(), format_value(s.values[k]).c_str());
+    if (!by.empty()) print_by_group(by, scorer, groups);
     std::printf("\n%zu questions in %.1f s (batches of %d)\n", records.size(), seconds, batch);
 
     if (latency > 0) {

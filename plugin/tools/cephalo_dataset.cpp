@@ -297,7 +297,8 @@ void write_split_records(const Options &o, const RunParams &p, const fs::path &p
     const fs::path pe_image = fs::relative(b["image"].get<std::string>(), root);
     auto emit = [&](const fs::path &image, const std::string &query, const std::string &answer) {
       json row = {{"image", image.string()}, {"query", query}, {"answer", answer},
-                  {"source", source},        {"run", p.index}, {"step", a["step"]}};
+                  {"source", source},        {"run", p.index}, {"step", a["step"]},
+                  {"geometry", p.geometry}};
       out << row.dump() << '\n';
       ++counts.records[p.split];
     };

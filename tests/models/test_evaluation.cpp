@@ -60,6 +60,8 @@ BOOST_AUTO_TEST_CASE(scores_per_query_with_unparsed_answers_as_no_skill)
   BOOST_TEST(s.values[0] == 0.5, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(scores[1].query == "started?");
   BOOST_TEST(scores[1].values[0] == 0.5);
+  BOOST_TEST((scores[1].names == std::vector<std::string>{"accuracy", "always no"}));
+  BOOST_TEST(scores[1].values[1] == 0.5);    // one yes, one no: a tie goes to "no"
   BOOST_TEST(scores[2].values[0] == 0.1, boost::test_tools::tolerance(1e-12));    // |dx| 0.1, 0.1
 }
 
@@ -76,18 +78,31 @@ BOOST_AUTO_TEST_CASE(cephalo_evaluate_scores_a_model_on_a_split)
     write_png(dir / ("s" + std::to_string(k) + ".png"), image);
     data << R"({"image": "s)" << k << R"(.png", "query": "CalculateVonMisesStressStatistics <a, b, c>", "answer": "[)"
          << k << ", " << 2 * k << ", " << 3 * k << R"(]"})" << '\n';
+    // the holes cracked, the notches and the two records without a geometry did not
     data << R"({"image": "s)" << k << R"(.png", "query": "Has the crack started?", "answer": ")"
-         << (k % 2 ? "yes" : "no") << R"("})" << '\n';
+         << (k % 2 && k < 4 ? "yes" : "no") << R"(")"
+         << (k < 4 ? std::string(R"(, "geometry": ")") + (k % 2 ? "hole" : "notch") + "\"" : "")
+         << "}\n";
   }
   data.close();
   const std::string program = shell_quote(CEPHALO_EVALUATE);
-  const auto run = run_command(dir.path(), program + " --model model --data test.jsonl --out p.jsonl --batch 4 --max-new-tokens 6 --latency 3 --threads 1");
+  const auto run =
+      run_command(dir.path(), program + " --model model --data test.jsonl --out p.jsonl --batch 4 "
+                                        "--max-new-tokens 6 --latency 3 --threads 1 --by geometry");
   BOOST_TEST_INFO(run.output);
   BOOST_REQUIRE_EQUAL(run.exit_code, 0);
   BOOST_TEST(run.output.find("| CalculateVonMisesStressStatistics <a, b, c> | 6 |") != std::string::npos);
   BOOST_TEST(run.output.find("| Has the crack started? | 6 |") != std::string::npos);
   BOOST_TEST(run.output.find("accuracy") != std::string::npos);
   BOOST_TEST(run.output.find("latency, PNG file to answer") != std::string::npos);
+  // the prior beside the accuracy, and a column for each geometry and one for the records
+  // without one, where the holes' commoner answer is another
+  BOOST_TEST(run.output.find("| always no | 0.667 |") != std::string::npos);
+  BOOST_TEST(run.output.find(
+                 "| query | measure | all | geometry hole | geometry notch | geometry other |") !=
+             std::string::npos);
+  BOOST_TEST(run.output.find("|  | always no | 0.667 | 1.000 (always yes) | 1.000 | 1.000 |") !=
+             std::string::npos);
   std::ifstream predictions(dir / "p.jsonl");
   int lines = 0;
   for (std::string line; std::getline(predictions, line);) lines += line.find("\"prediction\"") != std::string::npos;

@@ -67,6 +67,7 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
       BOOST_TEST(fs::file_size(data / row["image"].get<std::string>()) > 100u);
       BOOST_TEST(!row["answer"].get<std::string>().empty());
       BOOST_TEST(row["source"].get<std::string>().find("fracture run") == 0u);
+      BOOST_TEST((row["geometry"] == "notch" || row["geometry"] == "hole"));
     }
   }
   // three runs: one per split, no run in two splits

@@ -31,7 +31,8 @@ struct QueryScore {
   std::size_t count = 0, parsed = 0;    // predictions, and those in the reference's form
   // Numbers: R² per component, named from "<a, b, c>" in the query when it has that list.
   // Number: one R² and the mean absolute error. Position: mean |dx|, |dy| and distance.
-  // YesNo and Text: the share of exact matches.
+  // YesNo: the share of right answers, and that of always giving the commoner reference answer
+  // (named "always yes" or "always no"). Text: the share of exact matches.
   std::vector<std::string> names;
   std::vector<double> values;
 };
