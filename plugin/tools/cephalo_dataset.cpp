@@ -8,7 +8,7 @@
 //
 //   cephalo dataset fracture --out DIR [--runs 24] [--steps 5000] [--every 250] [--ranks 2]
 //                            [--size 384] [--seed 1] [--split 0.8,0.1,0.1]
-//                            [--initiation-length 2.0] [--lmp lmp] [--plugin cephaloplugin.so]
+//                            [--initiation-length 1.0] [--lmp lmp] [--plugin cephaloplugin.so]
 //                            [--input in.dataset]
 //
 // Runs already complete in DIR are kept, so an interrupted sweep resumes where it stopped. A run
@@ -49,12 +49,11 @@ constexpr const char *kTipQuery =
 constexpr const char *kLengthQuery =
     "How far has the crack grown, as a fraction of the specimen's width?";
 constexpr const char *kDescribeQuery = "Describe the fracture snapshot.";
-// Growth (distance units) from which the crack counts as started, by default a little under two
-// nearest-neighbour distances of the dataset's lattice (1.11). The measured length of a crack
-// that has not grown is not zero: at a hole's rim, slip steps put crack-face atoms up to 1.9
-// beyond the rim in runs that never crack, and the length of a one-spacing crack flickers
-// across 1.0 as its faces rearrange.
-constexpr double kDefaultInitiationLength = 2.0;
+// Growth (distance units) from which the crack counts as started: about one nearest-neighbour
+// distance of the dataset's lattice (1.11). At a notch, cracks that have started can sit
+// between 1 and 2 for dozens of snapshots while bonds break ahead of them, so a longer one
+// calls them late.
+constexpr double kDefaultInitiationLength = 1.0;
 
 struct Options {
   fs::path out, lmp = CEPHALO_DEFAULT_LMP, plugin, input, mpiexec = "mpirun";

@@ -131,14 +131,14 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
   BOOST_TEST(answers[600]["Describe "].find("has started to grow") != std::string::npos);
   BOOST_TEST(answers[0]["Describe "].find("No crack has grown yet") != std::string::npos);
 
-  // a crack measured 1.5 long has not started (a hole's rim reaches that by slip alone), unless
-  // the initiation length says so; the records change, the runs are kept
+  // a crack measured 1.5 long has started, unless the initiation length is longer; the records
+  // change, the runs are kept
   snapshots[1]["truth"]["crack_length"] = 1.5;
   {
     std::ofstream out(recording, std::ios::trunc);
     for (const json &snapshot : snapshots) out << snapshot.dump() << '\n';
   }
-  for (const std::string extra : {"", " --initiation-length 1"}) {
+  for (const std::string extra : {"", " --initiation-length 2"}) {
     const auto relabelled = run_command(dir.path(), command(args + extra), 120);
     BOOST_TEST_INFO(relabelled.output);
     BOOST_REQUIRE_EQUAL(relabelled.exit_code, 0);
@@ -147,7 +147,7 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
     for (const json &row : read_jsonl(data / "train.jsonl"))
       answers[row["step"].get<long>()][row["query"].get<std::string>().substr(0, 9)] =
           row["answer"].get<std::string>();
-    const bool started = !extra.empty();
+    const bool started = extra.empty();
     BOOST_TEST(answers[300]["Has the c"] == (started ? "yes" : "no"));
     BOOST_TEST(answers[600]["Has the c"] == (started ? "yes" : "no"));
     BOOST_TEST(answers[300].count("Where is ") == (started ? 1u : 0u));
@@ -193,40 +193,75 @@ BOOST_AUTO_TEST_CASE(bad_options_are_usage_errors)
   }
 }
 
-// A hole pulled in mode I opens a crack on either side, and voids appear beside them. The
-// dataset's crack is the branch that runs in +x from the right rim, its length measured from
-// the rim. These parameters make a run in which the first crack faces open at the left rim: a
-// measurement of the first cluster (as for the notch) followed that branch and put the "tip"
-// at the left rim, to the left of the hole's centre.
-BOOST_AUTO_TEST_CASE(the_crack_of_a_hole_run_is_the_branch_from_its_right_rim)
+namespace {
+
+// One run of examples/crack/in.dataset with a round hole on 2 ranks: its von Mises recording.
+std::vector<json> hole_run(const cephalo::test::ScratchDir &dir, const std::string &vars)
 {
-  cephalo::test::ScratchDir dir;
-  const double radius = 6.65;    // -var notch
   const std::string lmp =
       "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 " +
       shell_quote(CEPHALO_LMP) + " -in " + shell_quote(CEPHALO_DATASET_INPUT) +
       " -log log.lammps -screen none -var plugin " + shell_quote(CEPHALO_PLUGIN) +
-      " -var out hole -var geometry hole -var notch 6.65 -var pull 0.448 -var temp 0.0262"
-      " -var seed 656521 -var steps 3000 -var every 250 -var size 160";
+      " -var out hole -var geometry hole -var size 160 " + vars;
   const auto ran = run_command(dir.path(), lmp, 300);
   BOOST_TEST_INFO(ran.output);
   BOOST_REQUIRE_EQUAL(ran.exit_code, 0);
-  const auto snapshots = read_jsonl(dir.path() / "hole.vm.jsonl");
+  return read_jsonl(dir.path() / "hole.vm.jsonl");
+}
+
+const double kSpacing = std::sqrt(2.0 / (0.93 * std::sqrt(3.0)));    // lattice hex 0.93
+
+}    // namespace
+
+// A hole pulled in mode I opens a crack on either side, and voids appear beside them. The
+// dataset's crack is the branch that runs in +x from the right rim, its growth measured from
+// where it appeared, as at a notch. These parameters make a run in which the first crack faces
+// open at the left rim: a measurement of the first cluster anywhere followed that branch and put
+// the "tip" at the left rim, to the left of the hole's centre.
+BOOST_AUTO_TEST_CASE(the_crack_of_a_hole_run_is_the_branch_from_its_right_rim)
+{
+  cephalo::test::ScratchDir dir;
+  const double radius = 6.65;    // -var notch
+  const auto snapshots = hole_run(dir, "-var notch 6.65 -var pull 0.448 -var temp 0.0262 "
+                                       "-var seed 656521 -var steps 3000 -var every 250");
   BOOST_REQUIRE_EQUAL(snapshots.size(), 13u);
-  const double spacing = std::sqrt(2.0 / (0.93 * std::sqrt(3.0)));    // lattice hex 0.93
-  const double centre = 50.0 * spacing, rim = (50.0 + radius) * spacing,
-               midline = 20.0 * std::sqrt(3.0) * spacing;
+  const double centre = 50.0 * kSpacing, rim = (50.0 + radius) * kSpacing,
+               midline = 20.0 * std::sqrt(3.0) * kSpacing;
+  int measured = 0;
+  double origin = 0.0;
+  for (const json &snapshot : snapshots) {
+    const json &truth = snapshot["truth"];
+    if (!truth["tip_x"].is_number()) continue;
+    const double x = truth["tip_x"], y = truth["tip_y"], length = truth["crack_length"];
+    BOOST_TEST_INFO("step " << snapshot["step"] << ": tip (" << x << ", " << y << "), length "
+                            << length);
+    BOOST_TEST(x > centre);
+    BOOST_TEST(std::abs(y - midline) < 8.0 * std::sqrt(3.0) * kSpacing);
+    // one origin for the run, where the crack appeared: at the right rim
+    if (measured++ == 0) origin = x - length;
+    BOOST_TEST(x - length == origin, boost::test_tools::tolerance(1e-6));
+  }
+  BOOST_TEST(measured >= 1);
+  BOOST_TEST(origin > centre);
+  BOOST_TEST(origin < rim + 2.0 * kSpacing);
+}
+
+// In most hole runs the rim slips and no crack grows. The atoms delete_atoms leaves lie up to a
+// spacing beyond the radius, so measured from the nominal rim, the first slip step at the rim of
+// this run (step 2625) measured 1.1, over the initiation length: the crack had "started".
+BOOST_AUTO_TEST_CASE(a_slip_step_at_a_holes_rim_is_not_a_crack)
+{
+  cephalo::test::ScratchDir dir;
+  const auto snapshots = hole_run(dir, "-var notch 6.99 -var pull 0.422 -var temp 0.0441 "
+                                       "-var seed 859625 -var steps 2875 -var every 125");
+  BOOST_REQUIRE_EQUAL(snapshots.size(), 24u);
   int measured = 0;
   for (const json &snapshot : snapshots) {
     const json &truth = snapshot["truth"];
     if (!truth["tip_x"].is_number()) continue;
     ++measured;
-    const double x = truth["tip_x"], y = truth["tip_y"], length = truth["crack_length"];
-    BOOST_TEST_INFO("step " << snapshot["step"] << ": tip (" << x << ", " << y << "), length "
-                            << length);
-    BOOST_TEST(x > centre);
-    BOOST_TEST(std::abs(y - midline) < 8.0 * std::sqrt(3.0) * spacing);
-    BOOST_TEST(length == x - rim, boost::test_tools::tolerance(1e-6));
+    BOOST_TEST_INFO("step " << snapshot["step"] << ": length " << truth["crack_length"]);
+    BOOST_TEST(truth["crack_length"].get<double>() < 0.5);
   }
-  BOOST_TEST(measured >= 1);
+  BOOST_TEST(measured >= 1);    // crack faces there are, at the rim
 }
