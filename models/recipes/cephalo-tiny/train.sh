@@ -40,7 +40,8 @@ start=$SECONDS
 stamp() { printf '[%s] %s\n' "$(date -u -d "@$((SECONDS - start))" +%H:%M:%S)" "$*"; }
 
 # 1. data: 160 crack runs (one in three with a round hole, whose crack is the branch running
-#    in +x from its rim; examples/crack/in.dataset), 41 snapshots each, split by run: many runs
+#    in +x from its right rim, its growth measured from where it appeared, as at a notch;
+#    examples/crack/in.dataset), 41 snapshots each, split by run: many runs
 #    of few snapshots, since the snapshots of one run share its notch and loading; and designs
 #    of every family, split by design
 stamp "fracture dataset"
@@ -101,12 +102,13 @@ done
 stamp "model in $out ($(du -sh "$out" | cut -f1))"
 
 # 5. scores on the held-out runs and designs: every question of the test split answered, the
-#    statistics scored against the measurements, the design descriptions read back by the
-#    interpreter (bash cmake/dev.sh bench times one 512x512 snapshot)
+#    statistics scored against the measurements, for all runs and for the notch and hole runs
+#    apart, the design descriptions read back by the interpreter (bash cmake/dev.sh bench times
+#    one 512x512 snapshot)
 stamp "evaluation"
 {
   "$bin/cephalo-evaluate" --model "$out" --data "$work/test.jsonl" --out "$work/test.predictions.jsonl" \
-    --max-new-tokens 160 --threads "$threads"
+    --max-new-tokens 160 --threads "$threads" --by geometry
   echo
   "$bin/cephalo-dataset-designs" --score "$work/test.predictions.jsonl"
 } | tee "$work/evaluation.md"
