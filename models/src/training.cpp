@@ -375,9 +375,10 @@ Trainer::Impl::encode_for_cache(const MicroBatch &batch) const
     bool copied = false;
     if (patch_mask.defined()) {
       const auto mask = patch_mask.narrow(0, row, rows);
-      mine.patch_mask = mask.clone();
       const std::int64_t valid = mask.sum(1).max().item<std::int64_t>();
-      if (valid < mask.size(1)) {
+      if (valid == mask.size(1)) {
+        mine.patch_mask = mask.clone();
+      } else {
         // padded in this batch: the valid patches first, in order, and no more columns than
         // the image has valid patches, so that an image keeps no padding of its batch
         const auto order = std::get<1>(mask.to(torch::kInt8).sort(/*stable=*/true, 1, true));

@@ -104,7 +104,7 @@ std::string format_value(double v)
 
 // The measures of every query, one column for all records and one per value of the --by field:
 // rows as in the main table, a value of "-" where a group has no records of that query.
-void print_by_group(const std::string &field, const AnswerScorer &all,
+void print_by_group(const std::string &field, const std::vector<QueryScore> &all,
                     const std::map<std::string, AnswerScorer> &groups)
 {
   std::printf("\n| query | measure | all |");
@@ -114,7 +114,7 @@ void print_by_group(const std::string &field, const AnswerScorer &all,
   std::printf("\n");
   std::map<std::string, std::vector<QueryScore>> of_group;
   for (const auto &[name, scorer] : groups) of_group[name] = scorer.scores();
-  for (const QueryScore &s : all.scores()) {
+  for (const QueryScore &s : all) {
     for (std::size_t k = 0; k < s.values.size(); ++k) {
       std::printf("| %s | %s | %s |", k == 0 ? s.query.c_str() : "", s.names[k].c_str(),
                   format_value(s.values[k]).c_str());
@@ -222,11 +222,12 @@ int main(int argc, char **argv)
     std::fprintf(stderr, "\n");
 
     std::printf("| query | n | answers in form | measure | value |\n|---|---:|---:|---|---:|\n");
-    for (const QueryScore &s : scorer.scores())
+    const std::vector<QueryScore> scores = scorer.scores();
+    for (const QueryScore &s : scores)
       for (std::size_t k = 0; k < s.values.size(); ++k)
         std::printf("| %s | %zu | %zu | %s | %s |\n", k == 0 ? s.query.c_str() : "", s.count,
                     s.parsed, s.names[k].c_str(), format_value(s.values[k]).c_str());
-    if (!by.empty()) print_by_group(by, scorer, groups);
+    if (!by.empty()) print_by_group(by, scores, groups);
     std::printf("\n%zu questions in %.1f s (batches of %d)\n", records.size(), seconds, batch);
 
     if (latency > 0) {
