@@ -55,10 +55,10 @@ void store_stats(double *out, const FieldStats &stats)
 }    // namespace
 
 const char *const ComputeCephaloCrack::entry_names[NUM_ENTRIES] = {
-    "crack_length", "tip_x",     "tip_y",           "tip_z",     "crack_speed",
-    "damage",       "broken_bonds", "reference_bonds", "vm_mean", "vm_median",
-    "vm_stdev",     "vm_max",    "vm_p95",          "pe_mean",   "pe_median",
-    "pe_stdev",     "pe_max",    "pe_p95",          "clusters"};
+    "crack_length", "tip_x",        "tip_y",           "tip_z",    "crack_speed",
+    "damage",       "broken_bonds", "reference_bonds", "vm_mean",  "vm_median",
+    "vm_stdev",     "vm_max",       "vm_p95",          "pe_mean",  "pe_median",
+    "pe_stdev",     "pe_max",       "pe_p95",          "clusters", "longest_opening"};
 
 /* ---------------------------------------------------------------------- */
 
@@ -637,6 +637,10 @@ void ComputeCephaloCrack::trace_crack()
     cluster[2] = std::min(cluster[2], all[k + 3]);
   }
   vector[CLUSTERS] = static_cast<double>(clusters.size());
+  // the longest opening: the cluster that spans most along the axis, the crack or a void
+  vector[LONGEST_OPENING] = 0.0;
+  for (const auto &[label, cluster] : clusters)
+    vector[LONGEST_OPENING] = std::max(vector[LONGEST_OPENING], cluster[1] - cluster[2]);
 
   FixCephaloBonds::Reference &ref = bonds->reference;
   if (clusters.empty()) {

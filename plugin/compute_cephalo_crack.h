@@ -41,6 +41,7 @@ class ComputeCephaloCrack : public Compute {
     PE_MAX,
     PE_P95,
     CLUSTERS,
+    LONGEST_OPENING,
     NUM_ENTRIES
   };
   // Names of the entries ("crack_length", "tip_x", ...), as records and the doc page call them.

@@ -45,6 +45,7 @@ struct CutTruth {
   double broken = 0;
   double clusters = 0;
   double tip_x = 0, tip_y = 0;
+  double opening = 0;               // the largest extent in x of a cluster
   std::map<long, double> damage;    // atom ID -> broken / reference bonds
   std::map<long, double> lost;      // atom ID -> reference bonds - current neighbours
 };
@@ -106,6 +107,14 @@ CutTruth brute_force_cut(const DumpSnapshot &before, const DumpSnapshot &after, 
   std::map<long, int> sizes;
   for (long id : face) sizes[root(id)]++;
   truth.clusters = static_cast<double>(sizes.size());
+  std::map<long, std::pair<double, double>> spans;    // root -> lowest and highest x
+  for (long id : face) {
+    const double x = atoms.at(id).x;
+    const auto span = spans.emplace(root(id), std::make_pair(x, x)).first;
+    span->second = {std::min(span->second.first, x), std::max(span->second.second, x)};
+  }
+  for (const auto &[label, span] : spans)
+    truth.opening = std::max(truth.opening, span.second - span.first);
   long crack = -1;
   for (const auto &[label, size] : sizes)
     if (crack < 0 || size > sizes.at(crack)) crack = label;
@@ -148,6 +157,8 @@ void check_cut_against_truth(const CutRun &cut, double expected_length)
   BOOST_TEST(v.at("bonds") == truth.bonds);
   BOOST_TEST(v.at("broken") == truth.broken);
   BOOST_TEST(v.at("clusters") == truth.clusters);
+  BOOST_TEST(v.at("opening") == truth.opening, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(v.at("opening") > 0.0);
   BOOST_TEST(v.at("damage") == truth.broken / truth.bonds, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(v.at("tipx") == truth.tip_x, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(v.at("tipy") == truth.tip_y, boost::test_tools::tolerance(1e-12));
