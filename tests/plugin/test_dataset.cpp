@@ -2,7 +2,8 @@
 // split by run, with answers that are the compute's measurements; a second call resumes, and
 // makes again the runs of an edited input; a crack once measured has started for the rest of its
 // run; in a run with a hole the crack measured is the branch that runs in +x from the hole's right
-// rim.
+// rim, and the crack has started once an opening on either side of the hole spans the opening
+// length.
 #define BOOST_TEST_MODULE dataset
 #include <boost/test/unit_test.hpp>
 
@@ -157,6 +158,50 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
                (started ? 1.0 : 2.0));
   }
 
+  // The hole run (run 2 of this sweep, the validation split): it has started when the opening
+  // measured at the hole (the energy recording's) spans 2.0, whatever the branch followed on the
+  // right measures, and from then on; --opening-length sets another span.
+  const fs::path hole_vm = data / "images" / "r2.vm.jsonl",
+                 hole_pe = data / "images" / "r2.pe.jsonl";
+  auto hole_snapshots = read_jsonl(hole_vm), hole_openings = read_jsonl(hole_pe);
+  BOOST_REQUIRE_EQUAL(hole_openings.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    BOOST_TEST(hole_openings[k]["truth"].contains("longest_opening"));
+    hole_openings[k]["truth"]["longest_opening"] = k == 1 ? 2.5 : 0.4;
+    // a branch on the right that has grown 1.5 without an opening of 2: no crack yet
+    hole_snapshots[k]["truth"]["crack_length"] = k == 0 ? 1.5 : 0.0;
+    hole_snapshots[k]["truth"]["tip_x"] =
+        k == 0 ? json(hole_snapshots[k]["box"]["hi"][0].get<double>() * 0.6) : json(nullptr);
+    hole_snapshots[k]["truth"]["tip_y"] = hole_snapshots[k]["box"]["hi"][1];
+  }
+  for (const auto &[path, rows] :
+       {std::make_pair(hole_vm, hole_snapshots), std::make_pair(hole_pe, hole_openings)}) {
+    std::ofstream out(path, std::ios::trunc);
+    for (const json &snapshot : rows) out << snapshot.dump() << '\n';
+  }
+  for (const std::string extra : {"", " --opening-length 3"}) {
+    const auto relabelled = run_command(dir.path(), command(args + extra), 120);
+    BOOST_TEST_INFO(relabelled.output);
+    BOOST_REQUIRE_EQUAL(relabelled.exit_code, 0);
+    BOOST_TEST(relabelled.output.find("made again") == std::string::npos);
+    answers.clear();
+    for (const json &row : read_jsonl(data / "validation.jsonl")) {
+      BOOST_REQUIRE(row["geometry"] == "hole");
+      answers[row["step"].get<long>()][row["query"].get<std::string>().substr(0, 9)] =
+          row["answer"].get<std::string>();
+    }
+    const bool opened = extra.empty();
+    BOOST_TEST(answers[0]["Has the c"] == "no");
+    BOOST_TEST(answers[0].count("Where is ") == 0u);
+    BOOST_TEST(answers[0]["Describe "].find("No crack has grown yet") != std::string::npos);
+    BOOST_TEST(answers[300]["Has the c"] == (opened ? "yes" : "no"));
+    BOOST_TEST(answers[600]["Has the c"] == (opened ? "yes" : "no"));
+    BOOST_TEST((answers[300]["Describe "].find("A crack has opened at the hole, 2.5 long.") !=
+                std::string::npos) == opened);
+    BOOST_TEST(json::parse(read_text(data / "dataset.json"))["opening_length"].get<double>() ==
+               (opened ? 2.0 : 3.0));
+  }
+
   // an edited input makes every run again (the edited recording above is measured anew), and
   // the next call with it keeps them
   {
@@ -184,8 +229,8 @@ BOOST_AUTO_TEST_CASE(bad_options_are_usage_errors)
   cephalo::test::ScratchDir dir;
   for (const std::string args :
        {"--runs 0 --out d", "--out d --steps 500 --every 300", "--out d --split 0,1,1",
-        "--out d --frobnicate 1", "--out d --initiation-length 0",
-        "--out d --initiation-length 2x"}) {
+        "--out d --frobnicate 1", "--out d --initiation-length 0", "--out d --initiation-length 2x",
+        "--out d --opening-length -1"}) {
     const auto result = run_command(dir.path(), command(args));
     BOOST_TEST_INFO(args << ": " << result.output);
     BOOST_TEST(result.exit_code == 2);
@@ -217,14 +262,16 @@ const double kSpacing = std::sqrt(2.0 / (0.93 * std::sqrt(3.0)));    // lattice 
 // dataset's crack is the branch that runs in +x from the right rim, its growth measured from
 // where it appeared, as at a notch. These parameters make a run in which the first crack faces
 // open at the left rim: a measurement of the first cluster anywhere followed that branch and put
-// the "tip" at the left rim, to the left of the hole's centre.
+// the "tip" at the left rim, to the left of the hole's centre. Later, slits open ahead of the
+// right rim, apart from the cluster followed there, which does not grow: the crack has started
+// by the opening measured at the hole (the energy recording's), not by the branch.
 BOOST_AUTO_TEST_CASE(the_crack_of_a_hole_run_is_the_branch_from_its_right_rim)
 {
   cephalo::test::ScratchDir dir;
   const double radius = 6.65;    // -var notch
   const auto snapshots = hole_run(dir, "-var notch 6.65 -var pull 0.448 -var temp 0.0262 "
-                                       "-var seed 656521 -var steps 3000 -var every 250");
-  BOOST_REQUIRE_EQUAL(snapshots.size(), 13u);
+                                       "-var seed 656521 -var steps 3500 -var every 250");
+  BOOST_REQUIRE_EQUAL(snapshots.size(), 15u);
   const double centre = 50.0 * kSpacing, rim = (50.0 + radius) * kSpacing,
                midline = 20.0 * std::sqrt(3.0) * kSpacing;
   int measured = 0;
@@ -244,11 +291,20 @@ BOOST_AUTO_TEST_CASE(the_crack_of_a_hole_run_is_the_branch_from_its_right_rim)
   BOOST_TEST(measured >= 1);
   BOOST_TEST(origin > centre);
   BOOST_TEST(origin < rim + 2.0 * kSpacing);
+
+  const auto openings = read_jsonl(dir.path() / "hole.pe.jsonl");
+  BOOST_REQUIRE_EQUAL(openings.size(), 15u);
+  BOOST_TEST(openings.front()["truth"]["longest_opening"].get<double>() == 0.0);
+  BOOST_TEST(openings.back()["truth"]["longest_opening"].get<double>() >= 2.0);
+  BOOST_TEST(snapshots.back()["truth"]["crack_length"].get<double>() < 1.0);
 }
 
 // In most hole runs the rim slips and no crack grows. The atoms delete_atoms leaves lie up to a
 // spacing beyond the radius, so measured from the nominal rim, the first slip step at the rim of
-// this run (step 2625) measured 1.1, over the initiation length: the crack had "started".
+// this run (step 2625) measured 1.1, over the initiation length: the crack had "started". It
+// has, but at the left rim: a branch opens there from step 2750, which the opening measured over
+// both sides of the hole (the energy recording's) sees, and the branch followed on the right
+// does not.
 BOOST_AUTO_TEST_CASE(a_slip_step_at_a_holes_rim_is_not_a_crack)
 {
   cephalo::test::ScratchDir dir;
@@ -264,4 +320,13 @@ BOOST_AUTO_TEST_CASE(a_slip_step_at_a_holes_rim_is_not_a_crack)
     BOOST_TEST(truth["crack_length"].get<double>() < 0.5);
   }
   BOOST_TEST(measured >= 1);    // crack faces there are, at the rim
+
+  const auto openings = read_jsonl(dir.path() / "hole.pe.jsonl");
+  BOOST_REQUIRE_EQUAL(openings.size(), 24u);
+  const json &left = openings.back()["truth"], &right = snapshots.back()["truth"];
+  BOOST_TEST_INFO("step " << openings.back()["step"] << ": opening " << left["longest_opening"]
+                          << " at the hole, " << right["longest_opening"] << " on its right");
+  BOOST_TEST(left["longest_opening"].get<double>() >= 2.0);
+  BOOST_TEST(right["longest_opening"].get<double>() < 2.0);
+  BOOST_TEST(left["tip_x"].get<double>() < 50.0 * kSpacing);    // the crack there: on the left
 }

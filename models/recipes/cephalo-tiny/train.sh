@@ -39,8 +39,9 @@ mkdir -p "$work"
 start=$SECONDS
 stamp() { printf '[%s] %s\n' "$(date -u -d "@$((SECONDS - start))" +%H:%M:%S)" "$*"; }
 
-# 1. data: 160 crack runs (one in three with a round hole, whose crack is the branch running
-#    in +x from its right rim, its growth measured from where it appeared, as at a notch;
+# 1. data: 160 crack runs (one in three with a round hole, whose crack has started once an
+#    opening at the hole, on either side, spans 2.0, and whose tip is that of the branch running
+#    in +x from its right rim, measured from where it appeared, as at a notch;
 #    examples/crack/in.dataset), 41 snapshots each, split by run: many runs
 #    of few snapshots, since the snapshots of one run share its notch and loading; and designs
 #    of every family, split by design
