@@ -35,6 +35,24 @@ std::vector<json> read_jsonl(const fs::path &path)
   return rows;
 }
 
+void write_jsonl(const fs::path &path, const std::vector<json> &rows)
+{
+  std::ofstream out(path, std::ios::trunc);
+  for (const json &row : rows) out << row.dump() << '\n';
+}
+
+// A split's answers: step -> the query's first nine characters -> answer.
+using Answers = std::map<long, std::map<std::string, std::string>>;
+
+Answers answers_of(const fs::path &split)
+{
+  Answers answers;
+  for (const json &row : read_jsonl(split))
+    answers[row["step"].get<long>()][row["query"].get<std::string>().substr(0, 9)] =
+        row["answer"].get<std::string>();
+  return answers;
+}
+
 std::string read_text(const fs::path &path)
 {
   std::ifstream in(path);
@@ -115,15 +133,9 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
   snapshots[1]["truth"]["tip_y"] = snapshots[1]["box"]["hi"][1];
   snapshots[2]["truth"]["crack_length"] = 0.0;
   snapshots[2]["truth"]["tip_x"] = nullptr;
-  {
-    std::ofstream out(recording, std::ios::trunc);
-    for (const json &snapshot : snapshots) out << snapshot.dump() << '\n';
-  }
+  write_jsonl(recording, snapshots);
   BOOST_REQUIRE_EQUAL(run_command(dir.path(), command(args), 120).exit_code, 0);
-  std::map<long, std::map<std::string, std::string>> answers;    // step -> query start -> answer
-  for (const json &row : read_jsonl(data / "train.jsonl"))
-    answers[row["step"].get<long>()][row["query"].get<std::string>().substr(0, 9)] =
-        row["answer"].get<std::string>();
+  Answers answers = answers_of(data / "train.jsonl");
   BOOST_TEST(answers[0]["Has the c"] == "no");
   BOOST_TEST(answers[300]["Has the c"] == "yes");
   BOOST_TEST(answers[300]["Where is "] == "[0.250, 1.000]");
@@ -135,19 +147,13 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
   // a crack measured 1.5 long has started, unless the initiation length is longer; the records
   // change, the runs are kept
   snapshots[1]["truth"]["crack_length"] = 1.5;
-  {
-    std::ofstream out(recording, std::ios::trunc);
-    for (const json &snapshot : snapshots) out << snapshot.dump() << '\n';
-  }
+  write_jsonl(recording, snapshots);
   for (const std::string extra : {"", " --initiation-length 2"}) {
     const auto relabelled = run_command(dir.path(), command(args + extra), 120);
     BOOST_TEST_INFO(relabelled.output);
     BOOST_REQUIRE_EQUAL(relabelled.exit_code, 0);
     BOOST_TEST(relabelled.output.find("made again") == std::string::npos);
-    answers.clear();
-    for (const json &row : read_jsonl(data / "train.jsonl"))
-      answers[row["step"].get<long>()][row["query"].get<std::string>().substr(0, 9)] =
-          row["answer"].get<std::string>();
+    answers = answers_of(data / "train.jsonl");
     const bool started = extra.empty();
     BOOST_TEST(answers[300]["Has the c"] == (started ? "yes" : "no"));
     BOOST_TEST(answers[600]["Has the c"] == (started ? "yes" : "no"));
@@ -174,22 +180,16 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
         k == 0 ? json(hole_snapshots[k]["box"]["hi"][0].get<double>() * 0.6) : json(nullptr);
     hole_snapshots[k]["truth"]["tip_y"] = hole_snapshots[k]["box"]["hi"][1];
   }
-  for (const auto &[path, rows] :
-       {std::make_pair(hole_vm, hole_snapshots), std::make_pair(hole_pe, hole_openings)}) {
-    std::ofstream out(path, std::ios::trunc);
-    for (const json &snapshot : rows) out << snapshot.dump() << '\n';
-  }
+  write_jsonl(hole_vm, hole_snapshots);
+  write_jsonl(hole_pe, hole_openings);
   for (const std::string extra : {"", " --opening-length 3"}) {
     const auto relabelled = run_command(dir.path(), command(args + extra), 120);
     BOOST_TEST_INFO(relabelled.output);
     BOOST_REQUIRE_EQUAL(relabelled.exit_code, 0);
     BOOST_TEST(relabelled.output.find("made again") == std::string::npos);
-    answers.clear();
-    for (const json &row : read_jsonl(data / "validation.jsonl")) {
+    for (const json &row : read_jsonl(data / "validation.jsonl"))
       BOOST_REQUIRE(row["geometry"] == "hole");
-      answers[row["step"].get<long>()][row["query"].get<std::string>().substr(0, 9)] =
-          row["answer"].get<std::string>();
-    }
+    answers = answers_of(data / "validation.jsonl");
     const bool opened = extra.empty();
     BOOST_TEST(answers[0]["Has the c"] == "no");
     BOOST_TEST(answers[0].count("Where is ") == 0u);
