@@ -570,17 +570,29 @@ struct Attention {
 
 // A decoder layer's queries, keys and values for x [b, t, hidden]; q and k lie side by side in
 // the fused projection, so one rotation serves both.
-Attention attention_inputs(const DecoderLayer &layer, const torch::Tensor &x,
-                           const torch::Tensor &cos, const torch::Tensor &signed_sin,
-                           const TextConfig &tc)
+Attention arrange_heads(const torch::Tensor &projected, const torch::Tensor &cos,
+                        const torch::Tensor &signed_sin, const TextConfig &tc)
 {
-  const std::int64_t b = x.size(0), t = x.size(1);
+  const std::int64_t b = projected.size(0), t = projected.size(1);
   const std::int64_t hq = tc.num_attention_heads, hkv = tc.num_key_value_heads, d = tc.head_dim;
-  const auto qkv = layer.qkv_proj(layer.input_layernorm(x)).split({(hq + hkv) * d, hkv * d}, -1);
+  const auto qkv = projected.split({(hq + hkv) * d, hkv * d}, -1);
   const auto qk = qkv[0].view({b, t, hq + hkv, d}).transpose(1, 2);
   const auto rotated = rotate(qk, cos, signed_sin);
   return {rotated.narrow(1, 0, hq), rotated.narrow(1, hq, hkv),
           qkv[1].view({b, t, hkv, d}).transpose(1, 2)};
+}
+
+Attention attention_inputs(const DecoderLayer &layer, const torch::Tensor &x,
+                           const torch::Tensor &cos, const torch::Tensor &signed_sin,
+                           const TextConfig &tc)
+{
+  return arrange_heads(layer.qkv_proj(layer.input_layernorm(x)), cos, signed_sin, tc);
+}
+
+// The MLP of a decoder layer with its residual, for x [.., hidden].
+torch::Tensor mlp_output(const DecoderLayer &layer, const torch::Tensor &x)
+{
+  return linear_add(x, layer.mlp.inner(layer.post_attention_layernorm(x)), layer.mlp.down);
 }
 
 // The rest of a decoder layer after attention: output projection and MLP, each with its residual.
@@ -588,8 +600,7 @@ torch::Tensor layer_output(const DecoderLayer &layer, const torch::Tensor &x,
                            const torch::Tensor &attn)
 {
   const std::int64_t b = x.size(0), t = x.size(1);
-  auto out = linear_add(x, attn.transpose(1, 2).reshape({b, t, -1}), layer.o_proj);
-  return linear_add(out, layer.mlp.inner(layer.post_attention_layernorm(out)), layer.mlp.down);
+  return mlp_output(layer, linear_add(x, attn.transpose(1, 2).reshape({b, t, -1}), layer.o_proj));
 }
 
 }    // namespace
@@ -669,26 +680,56 @@ torch::Tensor Idefics2Model::decode_step(const torch::Tensor &ids, const torch::
   return norm(x);
 }
 
-torch::Tensor Idefics2Model::decode_full(const torch::Tensor &embeds) const
+Idefics2Model::FullAttention Idefics2Model::full_attention_setup(std::int64_t t,
+                                                                 torch::Dtype dtype) const
 {
   const auto &tc = config_.text;
-  const std::int64_t t = embeds.size(1);
   const auto positions =
       torch::arange(t, torch::TensorOptions().dtype(torch::kFloat32).device(options_.device()));
-  const auto [cos, signed_sin] =
-      rope_tables((positions.unsqueeze(-1) * inv_freq).view({1, 1, t, -1}), embeds.scalar_type());
-  torch::Tensor mask;
-  bool causal = t > 1;
+  auto [cos, signed_sin] =
+      rope_tables((positions.unsqueeze(-1) * inv_freq).view({1, 1, t, -1}), dtype);
+  FullAttention out{std::move(cos), std::move(signed_sin), {}, t > 1};
   if (tc.sliding_window && t > *tc.sliding_window) {
     const auto slot = torch::arange(t, positions.options().dtype(torch::kInt64));
     const auto back = slot.unsqueeze(1) - slot.unsqueeze(0);    // query slot - key slot
-    mask = back.ge(0).logical_and(back.lt(*tc.sliding_window));
-    causal = false;
+    out.mask = back.ge(0).logical_and(back.lt(*tc.sliding_window));
+    out.causal = false;
   }
+  return out;
+}
+
+torch::Tensor Idefics2Model::decode_full(const torch::Tensor &embeds) const
+{
+  const auto &tc = config_.text;
+  const auto [cos, signed_sin, mask, causal] =
+      full_attention_setup(embeds.size(1), embeds.scalar_type());
   auto x = embeds;
   for (const auto &layer : decoder_layers) {
     const auto in = attention_inputs(layer, x, cos, signed_sin, tc);
     x = layer_output(layer, x, attend(in.q, in.k, in.v, mask, causal, attention));
+  }
+  return norm(x);
+}
+
+torch::Tensor Idefics2Model::decode_full(const torch::Tensor &embeds,
+                                         const torch::Tensor &tokens) const
+{
+  const auto &tc = config_.text;
+  const std::int64_t b = embeds.size(0), t = embeds.size(1);
+  const auto [cos, signed_sin, mask, causal] = full_attention_setup(t, embeds.scalar_type());
+  // the residual stream holds the real tokens only [n, hidden]; attention alone sees the batch
+  // as rows of T slots, the padding slots zero and, right of every real token, never attended
+  auto x = embeds.reshape({b * t, -1}).index_select(0, tokens);
+  for (const auto &layer : decoder_layers) {
+    const auto projected = layer.qkv_proj(layer.input_layernorm(x));
+    const auto in = arrange_heads(torch::zeros({b * t, projected.size(1)}, projected.options())
+                                      .index_copy(0, tokens, projected)
+                                      .view({b, t, -1}),
+                                  cos, signed_sin, tc);
+    const auto attn = attend(in.q, in.k, in.v, mask, causal, attention);
+    x = mlp_output(layer,
+                   linear_add(x, attn.transpose(1, 2).reshape({b * t, -1}).index_select(0, tokens),
+                              layer.o_proj));
   }
   return norm(x);
 }

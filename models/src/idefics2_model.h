@@ -196,6 +196,11 @@ class Idefics2Model {
   // forward (differentiable: nothing is written in place). Returns the final-normed hidden
   // states [batch, T, hidden].
   torch::Tensor decode_full(const torch::Tensor &embeds) const;
+  // The same for right-padded rows with the real tokens named by `tokens`, flat indices into
+  // [batch * T] in order: projections and MLPs run on those tokens only, and the final-normed
+  // hidden states come back packed [tokens, hidden]. Equal to decode_full at those tokens; the
+  // training forward, where padding is a third of a mixed batch.
+  torch::Tensor decode_full(const torch::Tensor &embeds, const torch::Tensor &tokens) const;
 
   // Full forward without a cache (for checks against references, and training):
   // logits [batch, T, vocab].
@@ -222,6 +227,13 @@ class Idefics2Model {
   torch::Tensor perceiver_forward(const torch::Tensor &context,
                                   const torch::Tensor &context_mask) const;
   torch::Tensor patch_positions(const torch::Tensor &patch_mask) const;
+  // RoPE tables for positions 0..t-1 and the mask of whole-sequence attention (causal, within
+  // the sliding window)
+  struct FullAttention {
+    torch::Tensor cos, signed_sin, mask;
+    bool causal;
+  };
+  FullAttention full_attention_setup(std::int64_t t, torch::Dtype dtype) const;
 
   Idefics2Config config_;
   torch::TensorOptions options_;

@@ -312,16 +312,20 @@ MicroBatch Trainer::Impl::make_batch(const std::vector<const Example *> &batch,
   const auto b = static_cast<std::int64_t>(batch.size());
   auto ids = torch::full({b, longest}, pad_id, torch::kInt64);
   auto ids_of = ids.accessor<std::int64_t, 2>();
-  std::vector<std::int64_t> positions, targets;
+  std::vector<std::int64_t> real, positions, targets;
   std::vector<Image> images;
   std::set<std::string> reading;    // a file twice in one batch is read and encoded once
   for (std::int64_t r = 0; r < b; ++r) {
     const Example &e = *batch[static_cast<std::size_t>(r)];
     const auto n = static_cast<std::int64_t>(e.ids.size());
-    for (std::int64_t j = 0; j < n; ++j) ids_of[r][j] = e.ids[static_cast<std::size_t>(j)];
-    // the logits at position j predict token j + 1
+    // the logits at position j predict token j + 1; positions count the real tokens only
+    const auto packed = static_cast<std::int64_t>(real.size());
+    for (std::int64_t j = 0; j < n; ++j) {
+      ids_of[r][j] = e.ids[static_cast<std::size_t>(j)];
+      real.push_back(r * longest + j);
+    }
     for (std::int64_t j = e.answer_start; j < n; ++j) {
-      positions.push_back(r * longest + j - 1);
+      positions.push_back(packed + j - 1);
       targets.push_back(e.ids[static_cast<std::size_t>(j)]);
     }
     out.tokens += static_cast<int>(n);
@@ -351,6 +355,7 @@ MicroBatch Trainer::Impl::make_batch(const std::vector<const Example *> &batch,
             .to(device, false, true);
   }
   out.ids = ids.to(device);
+  out.real = torch::tensor(real, torch::kInt64).to(device);
   out.positions = torch::tensor(positions, torch::kInt64).to(device);
   out.targets = torch::tensor(targets, torch::kInt64).to(device);
   return out;
@@ -441,9 +446,11 @@ torch::Tensor Trainer::Impl::image_features(const MicroBatch &batch) const
 
 torch::Tensor Trainer::Impl::loss_sum(const MicroBatch &batch) const
 {
-  const auto hidden = model->decode_full(model->embed(batch.ids, image_features(batch)));
-  // lm_head only where a loss is taken: the answer tokens are a small part of the sequence
-  const auto picked = hidden.reshape({-1, hidden.size(-1)}).index_select(0, batch.positions);
+  // the decoder on the real tokens only, and the lm_head only where a loss is taken: the answer
+  // tokens are a small part of the sequence
+  const auto hidden =
+      model->decode_full(model->embed(batch.ids, image_features(batch)), batch.real);
+  const auto picked = hidden.index_select(0, batch.positions);
   return torch::cross_entropy_loss(model->logits(picked), batch.targets, {}, at::Reduction::Sum);
 }
 

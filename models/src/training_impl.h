@@ -40,7 +40,8 @@ struct MicroBatch {
   torch::Tensor pixels, pixel_mask;
   std::vector<int> encoded;
   std::vector<int> images_per_sample;
-  torch::Tensor positions;    // flat indices into [b * T] whose next token is an answer token
+  torch::Tensor real;         // flat indices into [b * T] of the real (not padding) tokens
+  torch::Tensor positions;    // indices into `real` whose next token is an answer token
   torch::Tensor targets;      // [n] those next tokens
   int samples = 0, tokens = 0;
 };

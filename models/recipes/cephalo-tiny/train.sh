@@ -69,10 +69,10 @@ cp "$here/config.json" "$here/preprocessor_config.json" "$work/init/"
 
 # 3. training, in two stages: AdamW with warm-up and cosine decay, batches of 16, weights written
 #    in bfloat16, and no loss on the validation split (--eval would add a minute; the held-out
-#    runs are scored in step 5). Batches mix the questions, and 39% of their tokens are padding;
-#    --group-by-length would make the steps 1.5 times as fast, but here the length tells the
-#    questions apart, so each batch would hold one kind of question, and the model trained that
-#    way read far worse (the model card).
+#    runs are scored in step 5). Batches mix the questions: 39% of their slots are padding, which
+#    the decoder's projections and MLPs skip. --group-by-length would hold one kind of question
+#    per batch here, since the length tells the questions apart, and the model trained that way
+#    read far worse (the model card).
 #    a. The decoder learns to read a fixed encoder: the vision tower and connector stay at their
 #       seeded initialisation (--freeze vision,connector), so each picture is encoded once and
 #       its features kept; 5e-4, STEPS steps. Where a crack or a hole lies moves a small part
