@@ -7,7 +7,7 @@
 // `cephalo dataset designs ...` runs cephalo-dataset-designs (agents/) from beside this program.
 //
 //   cephalo dataset fracture --out DIR [--runs 24] [--steps 5000] [--every 250] [--ranks 2]
-//                            [--size 384] [--seed 1] [--split 0.8,0.1,0.1]
+//                            [--jobs 1] [--size 384] [--seed 1] [--split 0.8,0.1,0.1]
 //                            [--initiation-length 1.0] [--opening-length 2.0] [--lmp lmp]
 //                            [--plugin cephaloplugin.so] [--input in.dataset]
 //
@@ -17,11 +17,16 @@
 // input, seed or setting is made again. The records are written again from the recordings on
 // every call: --initiation-length and --opening-length (from which a crack has started) need no
 // new runs.
+//
+// --jobs N runs N simulations at once, each on --ranks ranks (unbound, so that they share the
+// cores): a run's recordings do not depend on it. A run that fails lets those under way finish
+// (their recordings are kept) and starts no more.
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -29,10 +34,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -63,7 +70,7 @@ constexpr double kDefaultOpeningLength = 2.0;
 
 struct Options {
   fs::path out, lmp = CEPHALO_DEFAULT_LMP, plugin, input, mpiexec = "mpirun";
-  int runs = 24, steps = 5000, every = 250, ranks = 2, size = 384;
+  int runs = 24, steps = 5000, every = 250, ranks = 2, jobs = 1, size = 384;
   std::uint64_t seed = 1;
   double train = 0.8, validation = 0.1, test = 0.1;
   double initiation_length = kDefaultInitiationLength;
@@ -214,12 +221,16 @@ RunState run_state(const Options &o, const fs::path &prefix, const json &stamp)
   return made == stamp ? RunState::Complete : RunState::Stale;
 }
 
+// Runs one simulation; throws std::runtime_error, naming the run and the end of its log, when it
+// fails.
 void simulate(const Options &o, const RunParams &p, const fs::path &prefix, const fs::path &log)
 {
   std::ostringstream command;
+  // MPI binds the ranks of a small run to the first cores: runs side by side would share them
   if (o.ranks > 1)
     command << "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " << quote(o.mpiexec)
-            << " --oversubscribe -np " << o.ranks << ' ';
+            << " --oversubscribe" << (o.jobs > 1 ? " --bind-to none" : "") << " -np " << o.ranks
+            << ' ';
   command << quote(o.lmp.string()) << " -in " << quote(o.input.string()) << " -log "
           << quote(log.string()) << " -screen none -var plugin " << quote(o.plugin.string())
           << " -var out " << quote(prefix.string()) << " -var geometry " << p.geometry
@@ -229,15 +240,17 @@ void simulate(const Options &o, const RunParams &p, const fs::path &prefix, cons
   const int status = std::system(command.str().c_str());
   if (status != 0) {
     if (!fs::exists(log))
-      fail("run " + std::to_string(p.index) + " did not start (exit status " + std::to_string(status) +
-           "): is " + o.lmp.string() + " a LAMMPS executable with the PLUGIN package (--lmp), and " +
-           o.mpiexec.string() + " an MPI launcher (--mpiexec)?");
+      throw std::runtime_error("run " + std::to_string(p.index) + " did not start (exit status " +
+                               std::to_string(status) + "): is " + o.lmp.string() +
+                               " a LAMMPS executable with the PLUGIN package (--lmp), and " +
+                               o.mpiexec.string() + " an MPI launcher (--mpiexec)?");
     std::ifstream in(log);
     std::stringstream text;
     text << in.rdbuf();
     const std::string s = text.str();
-    fail("run " + std::to_string(p.index) + " failed (lmp exit status " + std::to_string(status) +
-         "); the end of its log " + log.string() + ":\n" + s.substr(s.size() > 2000 ? s.size() - 2000 : 0));
+    throw std::runtime_error("run " + std::to_string(p.index) + " failed (lmp exit status " +
+                             std::to_string(status) + "); the end of its log " + log.string() +
+                             ":\n" + s.substr(s.size() > 2000 ? s.size() - 2000 : 0));
   }
 }
 
@@ -347,12 +360,14 @@ Options parse(int argc, char **argv)
 {
   Options o;
   if (argc < 2 || std::string(argv[1]) != "fracture") {
-    std::fprintf(stderr, "usage: cephalo dataset fracture --out DIR [--runs N] [--steps N] "
-                         "[--every N] [--ranks N] [--size PX] [--seed N] [--split TRAIN,VAL,TEST] "
-                         "[--initiation-length L] [--opening-length L] [--lmp LMP] [--plugin SO] "
-                         "[--input FILE]\n"
-                         "       cephalo dataset designs --out DIR [--count N] [--size PX] "
-                         "[--seed N] [--split TRAIN,VAL,TEST]\n");
+    std::fprintf(
+        stderr,
+        "usage: cephalo dataset fracture --out DIR [--runs N] [--steps N] "
+        "[--every N] [--ranks N] [--jobs N] [--size PX] [--seed N] [--split TRAIN,VAL,TEST] "
+        "[--initiation-length L] [--opening-length L] [--lmp LMP] [--plugin SO] "
+        "[--input FILE]\n"
+        "       cephalo dataset designs --out DIR [--count N] [--size PX] "
+        "[--seed N] [--split TRAIN,VAL,TEST]\n");
     std::exit(2);
   }
   for (int i = 2; i < argc; ++i) {
@@ -376,6 +391,8 @@ Options parse(int argc, char **argv)
     else if (a == "--steps") o.steps = integer(1);
     else if (a == "--every") o.every = integer(1);
     else if (a == "--ranks") o.ranks = integer(1);
+    else if (a == "--jobs")
+      o.jobs = integer(1);
     else if (a == "--size") o.size = integer(16);
     else if (a == "--seed") o.seed = static_cast<std::uint64_t>(integer(0));
     else if (a == "--lmp") o.lmp = v;
@@ -440,23 +457,52 @@ int main(int argc, char **argv)
   const auto runs = plan(o);
 
   const std::string input_hash = file_hash(o.input);
+  std::vector<std::pair<const RunParams *, RunState>> pending;
   for (const auto &p : runs) {
     const fs::path prefix = fs::absolute(o.out / "images" / ("r" + std::to_string(p.index)));
-    const json stamp = run_stamp(o, p, input_hash);
-    const RunState state = run_state(o, prefix, stamp);
-    if (state == RunState::Complete) {
+    const RunState state = run_state(o, prefix, run_stamp(o, p, input_hash));
+    if (state == RunState::Complete)
       std::fprintf(stderr, "run %d/%d: complete, kept\n", p.index + 1, o.runs);
-      continue;
-    }
-    std::fprintf(stderr, "run %d/%d: %s %.2f, pull %.3f, T %.4f (%s)%s\n", p.index + 1, o.runs,
-                 p.geometry.c_str(), p.flaw, p.pull, p.temperature, p.split.c_str(),
-                 state == RunState::Stale
-                     ? "; the run there was made with another input, seed or setting: made again"
-                     : "");
-    fs::remove(stamp_path(prefix));
-    simulate(o, p, prefix, fs::absolute(o.out / "logs" / ("r" + std::to_string(p.index) + ".log")));
-    std::ofstream(stamp_path(prefix)) << stamp.dump(2) << '\n';
+    else
+      pending.emplace_back(&p, state);
   }
+  // the runs to make, --jobs at a time; each one's stamp is written when it is complete, so that
+  // an interrupted sweep keeps what it finished
+  std::atomic<std::size_t> next{0};
+  std::mutex lock;
+  std::string failure;
+  const auto work = [&] {
+    for (std::size_t k; (k = next++) < pending.size();) {
+      const RunParams &p = *pending[k].first;
+      const fs::path prefix = fs::absolute(o.out / "images" / ("r" + std::to_string(p.index)));
+      {
+        const std::lock_guard<std::mutex> hold(lock);
+        if (!failure.empty()) return;
+        std::fprintf(stderr, "run %d/%d: %s %.2f, pull %.3f, T %.4f (%s)%s\n", p.index + 1, o.runs,
+                     p.geometry.c_str(), p.flaw, p.pull, p.temperature, p.split.c_str(),
+                     pending[k].second == RunState::Stale
+                         ? "; the run there was made with another input, seed or setting: made "
+                           "again"
+                         : "");
+      }
+      fs::remove(stamp_path(prefix));
+      try {
+        simulate(o, p, prefix,
+                 fs::absolute(o.out / "logs" / ("r" + std::to_string(p.index) + ".log")));
+      } catch (const std::exception &error) {
+        const std::lock_guard<std::mutex> hold(lock);
+        if (failure.empty()) failure = error.what();
+        return;
+      }
+      std::ofstream(stamp_path(prefix)) << run_stamp(o, p, input_hash).dump(2) << '\n';
+    }
+  };
+  std::vector<std::thread> workers;
+  const std::size_t jobs = std::min<std::size_t>(static_cast<std::size_t>(o.jobs), pending.size());
+  for (std::size_t j = 1; j < jobs; ++j) workers.emplace_back(work);
+  work();
+  for (auto &worker : workers) worker.join();
+  if (!failure.empty()) fail(failure);
 
   std::map<std::string, std::ofstream> splits;
   for (const char *name : {"train", "validation", "test"}) {

@@ -71,7 +71,8 @@ std::string command(const std::string &args)
 BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_answers)
 {
   cephalo::test::ScratchDir dir;
-  const std::string args = "--out data --runs 3 --steps 600 --every 300 --ranks 2 --size 160 --seed 5";
+  const std::string sweep = "--runs 3 --steps 600 --every 300 --ranks 2 --size 160 --seed 5";
+  const std::string args = "--out data " + sweep;
   const auto made = run_command(dir.path(), command(args), 300);
   BOOST_TEST_INFO(made.output);
   BOOST_REQUIRE_EQUAL(made.exit_code, 0);
@@ -114,6 +115,20 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
     checked = true;
   }
   BOOST_TEST(checked);
+
+  // the same sweep with its runs side by side: the same records and measurements
+  const auto side_by_side = run_command(dir.path(), command("--out jobs --jobs 3 " + sweep), 300);
+  BOOST_TEST_INFO(side_by_side.output);
+  BOOST_REQUIRE_EQUAL(side_by_side.exit_code, 0);
+  for (const char *split : {"train.jsonl", "validation.jsonl", "test.jsonl"})
+    BOOST_TEST(read_text(dir.path() / "jobs" / split) == read_text(data / split));
+  for (int r = 0; r < 3; ++r) {
+    const auto name = "r" + std::to_string(r) + ".vm.jsonl";
+    const auto one = read_jsonl(data / "images" / name),
+               other = read_jsonl(dir.path() / "jobs" / "images" / name);
+    BOOST_REQUIRE_EQUAL(one.size(), other.size());
+    for (std::size_t k = 0; k < one.size(); ++k) BOOST_TEST(one[k]["truth"] == other[k]["truth"]);
+  }
 
   // a second call keeps the complete runs and writes the same dataset
   const std::string before = read_text(data / "train.jsonl");
@@ -230,12 +245,38 @@ BOOST_AUTO_TEST_CASE(bad_options_are_usage_errors)
   for (const std::string args :
        {"--runs 0 --out d", "--out d --steps 500 --every 300", "--out d --split 0,1,1",
         "--out d --frobnicate 1", "--out d --initiation-length 0", "--out d --initiation-length 2x",
-        "--out d --opening-length -1"}) {
+        "--out d --opening-length -1", "--out d --jobs 0"}) {
     const auto result = run_command(dir.path(), command(args));
     BOOST_TEST_INFO(args << ": " << result.output);
     BOOST_TEST(result.exit_code == 2);
     BOOST_TEST(result.output.find("cephalo dataset:") != std::string::npos);
   }
+}
+
+// Runs side by side that fail: the first failure is reported with the end of its run's log, the
+// runs under way finish, no more start, and no run is stamped complete that is not.
+BOOST_AUTO_TEST_CASE(a_failing_run_among_runs_side_by_side_stops_the_sweep_with_its_log)
+{
+  cephalo::test::ScratchDir dir;
+  {
+    std::ofstream broken(dir.path() / "in.broken");
+    broken << "units lj\nfrobnicate now\n";
+  }
+  const auto result = run_command(
+      dir.path(),
+      command("--out d --runs 6 --steps 100 --every 100 --ranks 1 --jobs 2 --input in.broken"),
+      120);
+  BOOST_TEST_INFO(result.output);
+  BOOST_TEST(result.exit_code == 1);
+  BOOST_TEST(result.output.find("failed (lmp exit status") != std::string::npos);
+  BOOST_TEST(result.output.find("frobnicate") != std::string::npos);    // the log's end
+  std::size_t started = 0;    // "run 1/6: notch ..." as each starts
+  for (auto at = result.output.find("/6: "); at != std::string::npos;
+       at = result.output.find("/6: ", at + 1))
+    ++started;
+  BOOST_TEST(started == 2u);    // two at once, and none after they failed
+  for (const auto &entry : fs::directory_iterator(dir.path() / "d" / "images"))
+    BOOST_TEST(entry.path().string().find(".run.json") == std::string::npos);
 }
 
 namespace {
