@@ -21,12 +21,14 @@
 // --jobs N runs N simulations at once, each on --ranks ranks (unbound, so that they share the
 // cores): a run's recordings do not depend on it. A run that fails lets those under way finish
 // (their recordings are kept) and starts no more.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -39,6 +41,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -239,17 +242,20 @@ void simulate(const Options &o, const RunParams &p, const fs::path &prefix, cons
           << " -var every " << o.every << " -var size " << o.size << " > /dev/null 2>&1";
   const int status = std::system(command.str().c_str());
   if (status != 0) {
+    const std::string run = "run " + std::to_string(p.index + 1) + "/" + std::to_string(o.runs);
+    const std::string how = status == -1 ? "could not be started"
+                            : WIFSIGNALED(status)
+                                ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                : "exit status " + std::to_string(WEXITSTATUS(status));
     if (!fs::exists(log))
-      throw std::runtime_error("run " + std::to_string(p.index) + " did not start (exit status " +
-                               std::to_string(status) + "): is " + o.lmp.string() +
+      throw std::runtime_error(run + " did not start (" + how + "): is " + o.lmp.string() +
                                " a LAMMPS executable with the PLUGIN package (--lmp), and " +
                                o.mpiexec.string() + " an MPI launcher (--mpiexec)?");
     std::ifstream in(log);
     std::stringstream text;
     text << in.rdbuf();
     const std::string s = text.str();
-    throw std::runtime_error("run " + std::to_string(p.index) + " failed (lmp exit status " +
-                             std::to_string(status) + "); the end of its log " + log.string() +
+    throw std::runtime_error(run + " failed (lmp " + how + "); the end of its log " + log.string() +
                              ":\n" + s.substr(s.size() > 2000 ? s.size() - 2000 : 0));
   }
 }
@@ -485,21 +491,35 @@ int main(int argc, char **argv)
                            "again"
                          : "");
       }
-      fs::remove(stamp_path(prefix));
+      const auto started = std::chrono::steady_clock::now();
       try {
-        simulate(o, p, prefix,
-                 fs::absolute(o.out / "logs" / ("r" + std::to_string(p.index) + ".log")));
+        fs::remove(stamp_path(prefix));
+        const fs::path log =
+            fs::absolute(o.out / "logs" / ("r" + std::to_string(p.index) + ".log"));
+        fs::remove(log);    // a failure names this attempt's log, never an earlier one's
+        simulate(o, p, prefix, log);
+        std::ofstream(stamp_path(prefix)) << run_stamp(o, p, input_hash).dump(2) << '\n';
       } catch (const std::exception &error) {
         const std::lock_guard<std::mutex> hold(lock);
         if (failure.empty()) failure = error.what();
         return;
       }
-      std::ofstream(stamp_path(prefix)) << run_stamp(o, p, input_hash).dump(2) << '\n';
+      if (o.jobs > 1) {    // one after another, the next run's line says as much
+        const std::lock_guard<std::mutex> hold(lock);
+        std::fprintf(
+            stderr, "run %d/%d: done in %.0f s\n", p.index + 1, o.runs,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      }
     }
   };
   std::vector<std::thread> workers;
   const std::size_t jobs = std::min<std::size_t>(static_cast<std::size_t>(o.jobs), pending.size());
-  for (std::size_t j = 1; j < jobs; ++j) workers.emplace_back(work);
+  try {
+    for (std::size_t j = 1; j < jobs; ++j) workers.emplace_back(work);
+  } catch (const std::system_error &error) {    // fewer threads than asked for: fewer jobs
+    std::fprintf(stderr, "cephalo dataset: %zu of %zu jobs at once (%s)\n", workers.size() + 1,
+                 jobs, error.what());
+  }
   work();
   for (auto &worker : workers) worker.join();
   if (!failure.empty()) fail(failure);
