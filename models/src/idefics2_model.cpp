@@ -568,8 +568,8 @@ struct Attention {
   torch::Tensor q, k, v;    // [b, heads, t, d]; q and k rotated
 };
 
-// A decoder layer's queries, keys and values for x [b, t, hidden]; q and k lie side by side in
-// the fused projection, so one rotation serves both.
+// A decoder layer's queries, keys and values, in heads, from its fused projection [b, t,
+// (heads + 2 kv heads) x d]; q and k lie side by side in it, so one rotation serves both.
 Attention arrange_heads(const torch::Tensor &projected, const torch::Tensor &cos,
                         const torch::Tensor &signed_sin, const TextConfig &tc)
 {
@@ -582,6 +582,7 @@ Attention arrange_heads(const torch::Tensor &projected, const torch::Tensor &cos
           qkv[1].view({b, t, hkv, d}).transpose(1, 2)};
 }
 
+// The same for x [b, t, hidden].
 Attention attention_inputs(const DecoderLayer &layer, const torch::Tensor &x,
                            const torch::Tensor &cos, const torch::Tensor &signed_sin,
                            const TextConfig &tc)

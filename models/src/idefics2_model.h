@@ -197,9 +197,11 @@ class Idefics2Model {
   // states [batch, T, hidden].
   torch::Tensor decode_full(const torch::Tensor &embeds) const;
   // The same for right-padded rows with the real tokens named by `tokens`, flat indices into
-  // [batch * T] in order: projections and MLPs run on those tokens only, and the final-normed
-  // hidden states come back packed [tokens, hidden]. Equal to decode_full at those tokens; the
-  // training forward, where padding is a third of a mixed batch.
+  // [batch * T] in order; each row's real tokens must be its first slots (nothing checks it:
+  // padding before a real token would take part in its attention). Projections and MLPs run on
+  // those tokens only, and the final-normed hidden states come back packed [tokens, hidden].
+  // Equal to decode_full at those tokens; the training forward, where padding is a third of a
+  // mixed batch.
   torch::Tensor decode_full(const torch::Tensor &embeds, const torch::Tensor &tokens) const;
 
   // Full forward without a cache (for checks against references, and training):

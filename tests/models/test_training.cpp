@@ -337,34 +337,50 @@ BOOST_AUTO_TEST_CASE(gradients_are_clipped_to_the_global_norm)
   BOOST_TEST(first_moment_norm(clipped) == 0.1 * 0.01, boost::test_tools::tolerance(1e-3));
 }
 
+// One padded batch of 8 equals 8 micro-batches of one record (no padding at all): the loss
+// positions among the real tokens and the decoder that runs on them alone, with and without
+// adapters.
 BOOST_AUTO_TEST_CASE(accumulated_micro_batches_equal_one_big_batch)
 {
   ScratchDir dir;
   const auto base = tiny_base(dir / "base");
-  auto o = tiny_options(base, write_colour_set(dir.path(), "train", 3, 0), dir / "out");
-  o.batch = 8;
-  o.accumulate = 1;
-  Trainer big(o);
-  o.batch = 2;
-  o.accumulate = 4;
-  Trainer small(o);
-  for (int s = 0; s < 3; ++s) {
-    const auto a = big.step(), b = small.step();
-    BOOST_TEST(a.samples == 8);
-    BOOST_TEST(b.samples == 8);
-    BOOST_TEST(a.answer_tokens == b.answer_tokens);
-    BOOST_TEST(b.loss == a.loss, boost::test_tools::tolerance(1e-5));
-    BOOST_TEST(b.grad_norm == a.grad_norm, boost::test_tools::tolerance(1e-4));
-    if (s == 0) {
-      // the gradients themselves (Adam's first moment after one step is 0.1 x the gradient);
-      // later parameters are not compared: Adam divides rounding noise of near-zero gradients
-      // by their own size
-      const auto &pa = big.impl().trainable, &pb = small.impl().trainable;
-      BOOST_TEST_REQUIRE(pa.size() == pb.size());
-      for (std::size_t i = 0; i < pa.size(); ++i)
-        BOOST_TEST((pa[i].exp_avg - pb[i].exp_avg).abs().max().item<double>() <
-                       1e-5 * pa[i].exp_avg.abs().max().item<double>() + 1e-9,
-                   pa[i].parts.front().first);
+  const auto train = write_colour_set(dir.path(), "train", 3, 0);
+  for (const bool lora : {false, true}) {
+    BOOST_TEST_CONTEXT("lora " << lora)
+    {
+      auto o = tiny_options(base, train, dir / "out");
+      if (lora) {
+        o.lora.rank = 4;
+        o.lora.targets = {"q_proj", "v_proj", "gate_proj", "down_proj"};
+        o.lr = 1e-2;
+      }
+      o.batch = 8;
+      o.accumulate = 1;
+      Trainer big(o);
+      o.batch = 1;
+      o.accumulate = 8;
+      Trainer small(o);
+      for (int s = 0; s < 3; ++s) {
+        const auto a = big.step(), b = small.step();
+        BOOST_TEST(a.samples == 8);
+        BOOST_TEST(b.samples == 8);
+        BOOST_TEST(a.answer_tokens == b.answer_tokens);
+        BOOST_TEST(a.padded_tokens > a.tokens);    // the big batch has padding to skip
+        BOOST_TEST(b.padded_tokens == b.tokens);
+        BOOST_TEST(b.loss == a.loss, boost::test_tools::tolerance(1e-5));
+        BOOST_TEST(b.grad_norm == a.grad_norm, boost::test_tools::tolerance(1e-4));
+        if (s == 0) {
+          // the gradients themselves (Adam's first moment after one step is 0.1 x the
+          // gradient); later parameters are not compared: Adam divides rounding noise of
+          // near-zero gradients by their own size
+          const auto &pa = big.impl().trainable, &pb = small.impl().trainable;
+          BOOST_TEST_REQUIRE(pa.size() == pb.size());
+          for (std::size_t i = 0; i < pa.size(); ++i)
+            BOOST_TEST((pa[i].exp_avg - pb[i].exp_avg).abs().max().item<double>() <
+                           1e-5 * pa[i].exp_avg.abs().max().item<double>() + 1e-9,
+                       pa[i].parts.front().first);
+        }
+      }
     }
   }
 }

@@ -101,7 +101,7 @@ struct StepStats {
   double loss = 0;    // mean cross-entropy over the step's answer tokens
   double lr = 0, grad_norm = 0;
   int samples = 0, tokens = 0;    // records, and tokens of all kinds (images included)
-  int padded_tokens = 0;          // tokens the decoder ran: tokens plus the batches' padding
+  int padded_tokens = 0;    // the batches' slots: tokens plus padding (attention's, not the MLPs')
   int answer_tokens = 0;
   double seconds = 0;
   double data_seconds = 0;    // of which reading and preprocessing images, batching
