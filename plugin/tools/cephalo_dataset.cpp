@@ -206,6 +206,13 @@ json run_stamp(const Options &o, const RunParams &p, const std::string &input_ha
           {"size", o.size},   {"ranks", o.ranks}, {"input_fnv1a", input_hash}};
 }
 
+// Where a run's recordings and images go: DIR/images/rN, absolute (the recordings name images by
+// it).
+fs::path run_prefix(const Options &o, const RunParams &p)
+{
+  return fs::absolute(o.out / "images" / ("r" + std::to_string(p.index)));
+}
+
 fs::path stamp_path(const fs::path &prefix)
 {
   return prefix.string() + ".run.json";
@@ -463,14 +470,20 @@ int main(int argc, char **argv)
   const auto runs = plan(o);
 
   const std::string input_hash = file_hash(o.input);
-  std::vector<std::pair<const RunParams *, RunState>> pending;
+  struct Pending {
+    const RunParams *params;
+    fs::path prefix;
+    json stamp;
+    RunState state;
+  };
+  std::vector<Pending> pending;
   for (const auto &p : runs) {
-    const fs::path prefix = fs::absolute(o.out / "images" / ("r" + std::to_string(p.index)));
-    const RunState state = run_state(o, prefix, run_stamp(o, p, input_hash));
-    if (state == RunState::Complete)
+    Pending run{&p, run_prefix(o, p), run_stamp(o, p, input_hash), RunState::Missing};
+    run.state = run_state(o, run.prefix, run.stamp);
+    if (run.state == RunState::Complete)
       std::fprintf(stderr, "run %d/%d: complete, kept\n", p.index + 1, o.runs);
     else
-      pending.emplace_back(&p, state);
+      pending.push_back(std::move(run));
   }
   // the runs to make, --jobs at a time; each one's stamp is written when it is complete, so that
   // an interrupted sweep keeps what it finished
@@ -479,14 +492,14 @@ int main(int argc, char **argv)
   std::string failure;
   const auto work = [&] {
     for (std::size_t k; (k = next++) < pending.size();) {
-      const RunParams &p = *pending[k].first;
-      const fs::path prefix = fs::absolute(o.out / "images" / ("r" + std::to_string(p.index)));
+      const RunParams &p = *pending[k].params;
+      const fs::path &prefix = pending[k].prefix;
       {
         const std::lock_guard<std::mutex> hold(lock);
         if (!failure.empty()) return;
         std::fprintf(stderr, "run %d/%d: %s %.2f, pull %.3f, T %.4f (%s)%s\n", p.index + 1, o.runs,
                      p.geometry.c_str(), p.flaw, p.pull, p.temperature, p.split.c_str(),
-                     pending[k].second == RunState::Stale
+                     pending[k].state == RunState::Stale
                          ? "; the run there was made with another input, seed or setting: made "
                            "again"
                          : "");
@@ -498,7 +511,7 @@ int main(int argc, char **argv)
             fs::absolute(o.out / "logs" / ("r" + std::to_string(p.index) + ".log"));
         fs::remove(log);    // a failure names this attempt's log, never an earlier one's
         simulate(o, p, prefix, log);
-        std::ofstream(stamp_path(prefix)) << run_stamp(o, p, input_hash).dump(2) << '\n';
+        std::ofstream(stamp_path(prefix)) << pending[k].stamp.dump(2) << '\n';
       } catch (const std::exception &error) {
         const std::lock_guard<std::mutex> hold(lock);
         if (failure.empty()) failure = error.what();
@@ -542,8 +555,7 @@ int main(int argc, char **argv)
       {"opening_length", o.opening_length},
       {"runs", json::array()}};
   for (const auto &p : runs) {
-    write_split_records(o, p, fs::absolute(o.out / "images" / ("r" + std::to_string(p.index))),
-                        splits, counts);
+    write_split_records(o, p, run_prefix(o, p), splits, counts);
     manifest["runs"].push_back(p.to_json());
   }
   manifest["records"] = counts.records;
