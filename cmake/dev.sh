@@ -26,6 +26,8 @@ export CCACHE_BASEDIR="$repo"
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 # Tests and CI run as root; Open MPI refuses that unless told it is intended.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# OpenBLAS's own choice of kernels, not AVX2 ones forced on a CPU with AVX-512.
+source "$repo/cmake/openblas-kernels.sh"
 
 packages=(
   # toolchain

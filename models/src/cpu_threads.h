@@ -12,8 +12,9 @@ namespace cephalo::models {
 // 221 steps/s, tests/bench/bench_models --tiny). Elsewhere libtorch's pool gets them, OpenBLAS
 // built for OpenMP (libopenblas0-openmp) included: it runs in that pool, and given the threads
 // of its own as above it ran on one (training cephalo-tiny on 2 cores: 9.5 samples/s; 23.7-28
-// with the pool's 2 threads, against 22-23.6 with libopenblas0-pthread). Returns a description
-// for logs.
+// with the pool's 2 threads, against 22-23.6 with libopenblas0-pthread). With glibc, freed
+// tensors' memory is also kept for reuse instead of going back to the system (cpu_threads.cpp).
+// Returns a description for logs.
 std::string configure_cpu_threads(int threads);
 
 }    // namespace cephalo::models
