@@ -123,6 +123,7 @@ struct RequestState {
   std::size_t emitted = 0;      // bytes of text handed to the callback
   std::int64_t position = 0;    // rotary position of the next token
   std::int64_t padding = 0;     // left padding slots in the cache
+  NumberCursor number;          // where decoding stands within a number
   bool done = false;
 };
 
@@ -135,6 +136,7 @@ struct VisionLanguageModel::Impl {
   torch::Dtype dtype = torch::kFloat32;
   std::unique_ptr<Idefics2Model> model;
   std::optional<Tokenizer> tokenizer;
+  std::optional<DigitTokens> digits;    // where the tokenizer gives every digit a token
   ImageProcessorConfig processor;
   std::set<int> stop_ids;
   std::string threads;    // CPU thread pools, for describe()
@@ -196,7 +198,10 @@ VisionLanguageModel VisionLanguageModel::load(const fs::path &model_dir,
   }
   impl->model->attention =
       options.fused_attention ? AttentionKernel::Fused : AttentionKernel::Plain;
-  if (fs::exists(model_dir / "tokenizer.model")) impl->tokenizer = Tokenizer::load(model_dir);
+  if (fs::exists(model_dir / "tokenizer.model")) {
+    impl->tokenizer = Tokenizer::load(model_dir);
+    impl->digits = DigitTokens::of(*impl->tokenizer);
+  }
   if (fs::exists(model_dir / "preprocessor_config.json"))
     impl->processor = ImageProcessorConfig::load(model_dir / "preprocessor_config.json");
 
@@ -411,7 +416,7 @@ VisionLanguageModel::generate(const std::vector<GenerationRequest> &requests,
   for (int step = 0;; ++step) {
     auto next = choose_tokens(logits, [&](std::size_t r) -> Sampler {
       auto &s = states[rows[r]];
-      return Sampler{&s.sampling, &s.rng};
+      return Sampler{&s.sampling, &s.rng, &s.number, impl_->digits ? &*impl_->digits : nullptr};
     });
     if (prefill < 0) {
       prefill = seconds_since(start);

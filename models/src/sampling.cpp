@@ -5,8 +5,93 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 namespace cephalo::models {
+
+const char *number_decoding_name(NumberDecoding numbers)
+{
+  return numbers == NumberDecoding::median ? "median" : "mode";
+}
+
+NumberDecoding parse_number_decoding(std::string_view name)
+{
+  if (name == "mode") return NumberDecoding::mode;
+  if (name == "median") return NumberDecoding::median;
+  throw std::invalid_argument("numbers must be \"mode\" or \"median\", not \"" + std::string(name) +
+                              "\"");
+}
+
+int DigitTokens::digit_of(int token) const
+{
+  for (int d = 0; d < 10; ++d)
+    if (digit[static_cast<std::size_t>(d)] == token) return d;
+  return -1;
+}
+
+std::optional<DigitTokens> DigitTokens::of(const Tokenizer &tokenizer)
+{
+  DigitTokens t;
+  for (int d = 0; d < 10; ++d) {
+    const int id = tokenizer.token_id(std::string(1, static_cast<char>('0' + d)));
+    if (id < 0) return std::nullopt;
+    t.digit[static_cast<std::size_t>(d)] = id;
+  }
+  t.point = tokenizer.token_id(".");
+  if (t.point < 0) return std::nullopt;
+  return t;
+}
+
+void NumberCursor::advance(int token, const DigitTokens &digits)
+{
+  if (digits.digit_of(token) >= 0) {
+    after_digit = true;
+  } else if (token == digits.point && after_digit && !in_fraction) {
+    in_fraction = true;
+    after_digit = false;
+    quantile = 0.5;
+  } else {
+    after_digit = in_fraction = false;
+  }
+}
+
+std::pair<int, double> digit_at_quantile(const std::array<double, 10> &p, double q)
+{
+  double below = 0;
+  int last = 0;    // the highest digit with any probability: where rounding leaves q past 1
+  for (int d = 0; d < 10; ++d) {
+    const double share = p[static_cast<std::size_t>(d)];
+    if (!(share > 0)) continue;
+    last = d;
+    if (q <= below + share) return {d, std::clamp((q - below) / share, 0.0, 1.0)};
+    below += share;
+  }
+  return {last, 1.0};
+}
+
+namespace {
+
+// A greedy row decoding numbers as the median, whose argmax is a digit of a fraction: the digit
+// at the cursor's quantile of the ten digits' probabilities (softmax over them alone: the argmax
+// already says that a digit comes).
+int median_digit(const float *digit_logits, NumberCursor &cursor, const DigitTokens &digits)
+{
+  std::array<double, 10> p{};
+  double top = -std::numeric_limits<double>::infinity();
+  for (std::size_t d = 0; d < 10; ++d)
+    if (std::isfinite(digit_logits[d])) top = std::max(top, static_cast<double>(digit_logits[d]));
+  double total = 0;
+  for (std::size_t d = 0; d < 10; ++d)
+    total += p[d] = std::isfinite(digit_logits[d]) ? std::exp(digit_logits[d] - top) : 0.0;
+  if (!(total > 0)) return -1;
+  for (double &v : p) v /= total;
+  const auto [digit, within] = digit_at_quantile(p, cursor.quantile);
+  cursor.quantile = within;
+  return digits.digit[static_cast<std::size_t>(digit)];
+}
+
+}    // namespace
 
 int sample_token(const float *logits, std::int64_t vocab, const SamplingParams &params,
                  std::mt19937_64 &rng)
@@ -63,18 +148,36 @@ std::vector<int> choose_tokens(const torch::Tensor &logits,
   for (std::size_t r = 0; r < rows; ++r)
     all_greedy = all_greedy && sampler_of(r).params->temperature <= 0;
   std::vector<int> tokens(rows);
+  torch::Tensor host;    // the logits on the CPU in fp32, where some row is sampled
   if (all_greedy) {
     const auto best = logits.argmax(-1).to(torch::kCPU);
     for (std::size_t r = 0; r < rows; ++r)
       tokens[r] = static_cast<int>(best[static_cast<std::int64_t>(r)].item<std::int64_t>());
-    return tokens;
+  } else {
+    host = logits.to(torch::kCPU, torch::kFloat32).contiguous();
+    const std::int64_t vocab = host.size(1);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const Sampler s = sampler_of(r);
+      tokens[r] = sample_token(host.data_ptr<float>() + static_cast<std::int64_t>(r) * vocab, vocab,
+                               *s.params, *s.rng);
+    }
   }
-  const auto host = logits.to(torch::kCPU, torch::kFloat32).contiguous();
-  const std::int64_t vocab = host.size(1);
   for (std::size_t r = 0; r < rows; ++r) {
     const Sampler s = sampler_of(r);
-    tokens[r] = sample_token(host.data_ptr<float>() + static_cast<std::int64_t>(r) * vocab, vocab,
-                             *s.params, *s.rng);
+    if (!s.number || !s.digits) continue;
+    if (s.params->numbers == NumberDecoding::median && s.params->temperature <= 0 &&
+        s.number->in_fraction && s.digits->digit_of(tokens[r]) >= 0) {
+      const auto row = host.defined() ? host[static_cast<std::int64_t>(r)]
+                                      : logits[static_cast<std::int64_t>(r)];
+      const auto index =
+          torch::tensor(std::vector<std::int64_t>(s.digits->digit.begin(), s.digits->digit.end()));
+      const auto digit_logits =
+          row.index_select(0, index.to(row.device())).to(torch::kCPU, torch::kFloat32).contiguous();
+      if (const int token = median_digit(digit_logits.data_ptr<float>(), *s.number, *s.digits);
+          token >= 0)
+        tokens[r] = token;
+    }
+    s.number->advance(tokens[r], *s.digits);
   }
   return tokens;
 }

@@ -6,7 +6,8 @@
 // by side. Optionally times single questions from PNG file to finished answer.
 //
 //   cephalo evaluate --model DIR --data test.jsonl [--out predictions.jsonl] [--limit N]
-//                    [--by FIELD] [--batch 8] [--max-new-tokens 64] [--latency 20] [--threads N]
+//                    [--by FIELD] [--batch 8] [--max-new-tokens 64] [--numbers mode|median]
+//                    [--latency 20] [--threads N]
 #include "cephalo/models/evaluation.h"
 #include "cephalo/models/image.h"
 #include "cephalo/models/runtime.h"
@@ -43,6 +44,9 @@ const char *kUsage =
     "                         column each (records without it: \"other\")\n"
     "  --batch N              questions answered together (default 8)\n"
     "  --max-new-tokens N     default 64\n"
+    "  --numbers mode|median  how greedy decoding writes the decimals of numbers: the likeliest\n"
+    "                         digit at each place (mode, the default) or the median of the\n"
+    "                         model's distribution over them\n"
     "  --latency N            also time N single questions, PNG file to finished answer\n"
     "  --device, --dtype, --threads   as for cephalo generate\n";
 
@@ -79,12 +83,13 @@ std::vector<Record> read_records(const fs::path &path, std::size_t limit)
   return records;
 }
 
-GenerationRequest request_for(const Record &r, int max_new_tokens)
+GenerationRequest request_for(const Record &r, int max_new_tokens, NumberDecoding numbers)
 {
   GenerationRequest q;
   q.messages = {{"user", r.query, 1}};
   q.images.push_back(read_image(r.image));
   q.sampling.max_new_tokens = max_new_tokens;
+  q.sampling.numbers = numbers;
   return q;
 }
 
@@ -142,6 +147,7 @@ int main(int argc, char **argv)
   std::string by;
   std::size_t limit = static_cast<std::size_t>(-1);
   int batch = 8, max_new_tokens = 64, latency = 0;
+  NumberDecoding numbers = NumberDecoding::mode;
   RuntimeOptions runtime;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -164,6 +170,8 @@ int main(int argc, char **argv)
       else if (a == "--batch") batch = std::max(1, std::stoi(v));
       else if (a == "--max-new-tokens") max_new_tokens = std::max(1, std::stoi(v));
       else if (a == "--latency") latency = std::max(0, std::stoi(v));
+      else if (a == "--numbers")
+        numbers = parse_number_decoding(v);
       else if (a == "--device") runtime.device = v;
       else if (a == "--dtype") runtime.dtype = v;
       else if (a == "--threads") runtime.threads = std::stoi(v);
@@ -171,6 +179,13 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "cephalo evaluate: unknown option %s\n\n%s", a.c_str(), kUsage);
         return 2;
       }
+    } catch (const std::invalid_argument &e) {
+      if (a == "--numbers") {
+        std::fprintf(stderr, "cephalo evaluate: --numbers: %s\n", e.what());
+        return 2;
+      }
+      std::fprintf(stderr, "cephalo evaluate: %s needs a number, got %s\n", a.c_str(), v.c_str());
+      return 2;
     } catch (const std::logic_error &) {
       std::fprintf(stderr, "cephalo evaluate: %s needs a number, got %s\n", a.c_str(), v.c_str());
       return 2;
@@ -197,7 +212,8 @@ int main(int argc, char **argv)
     for (std::size_t first = 0; first < records.size(); first += static_cast<std::size_t>(batch)) {
       const std::size_t last = std::min(records.size(), first + static_cast<std::size_t>(batch));
       std::vector<GenerationRequest> requests;
-      for (std::size_t k = first; k < last; ++k) requests.push_back(request_for(records[k], max_new_tokens));
+      for (std::size_t k = first; k < last; ++k)
+        requests.push_back(request_for(records[k], max_new_tokens, numbers));
       const auto results = model.generate(requests);
       for (std::size_t k = first; k < last; ++k) {
         const std::string answer = trim(results[k - first].text);
@@ -228,7 +244,8 @@ int main(int argc, char **argv)
         std::printf("| %s | %zu | %zu | %s | %s |\n", k == 0 ? s.query.c_str() : "", s.count,
                     s.parsed, s.names[k].c_str(), format_value(s.values[k]).c_str());
     if (!by.empty()) print_by_group(by, scores, groups);
-    std::printf("\n%zu questions in %.1f s (batches of %d)\n", records.size(), seconds, batch);
+    std::printf("\n%zu questions in %.1f s (batches of %d; numbers as the %s)\n", records.size(),
+                seconds, batch, number_decoding_name(numbers));
 
     if (latency > 0) {
       // one question at a time, from the PNG file on disk to the finished answer
@@ -236,7 +253,7 @@ int main(int argc, char **argv)
       for (int k = 0; k < latency; ++k) {
         const Record &r = records[static_cast<std::size_t>(k) % records.size()];
         const auto t0 = std::chrono::steady_clock::now();
-        model.generate({request_for(r, max_new_tokens)});
+        model.generate({request_for(r, max_new_tokens, numbers)});
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       }
       std::sort(ms.begin(), ms.end());

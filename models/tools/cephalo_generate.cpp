@@ -42,6 +42,8 @@ const char *kUsage =
     "  --top-k K, --top-p P   sampling limits\n"
     "  --seed S               seed of the sampler\n"
     "  --stop TEXT            stop before this text (repeatable)\n"
+    "  --numbers mode|median  greedy decimals of numbers: the likeliest digit at each place\n"
+    "                         (default) or the median of the model's distribution over them\n"
     "  --plain-attention      matmul-softmax-matmul instead of the fused kernel\n";
 
 const cephalo::models::cli::Program kCli{"cephalo generate", kUsage};
@@ -93,7 +95,11 @@ int main(int argc, char **argv)
           static_cast<std::uint64_t>(kCli.whole(a, value(), 0, std::numeric_limits<long long>::max()));
     else if (a == "--stop")
       sampling.stop.push_back(value());
-    else if (a == "--plain-attention")
+    else if (a == "--numbers") {
+      const std::string name = value();
+      if (name != "mode" && name != "median") kCli.fail_usage("--numbers must be mode or median");
+      sampling.numbers = parse_number_decoding(name);
+    } else if (a == "--plain-attention")
       options.fused_attention = false;
     else
       kCli.fail_usage("unknown argument '" + a + "'");

@@ -19,6 +19,8 @@
 #include "weights.h"
 
 #include <fstream>
+#include <map>
+#include <regex>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -439,6 +441,103 @@ BOOST_AUTO_TEST_CASE(sampling_is_seeded_and_respects_top_k_and_top_p)
     second.push_back(sample_token(logits.data(), 5, hot, b));
   }
   BOOST_TEST(first == second);
+}
+
+BOOST_AUTO_TEST_CASE(median_numbers_place_each_decimal_at_the_running_quantile)
+{
+  // ten shares: 0.4 on 2, 0.2 on 3, 0.4 on 4; the median is inside 3, halfway through it
+  std::array<double, 10> p{};
+  p[2] = 0.4, p[3] = 0.2, p[4] = 0.4;
+  auto [digit, within] = digit_at_quantile(p, 0.5);
+  BOOST_TEST(digit == 3);
+  BOOST_TEST(within == 0.5, boost::test_tools::tolerance(1e-12));
+  std::tie(digit, within) = digit_at_quantile(p, 0.1);
+  BOOST_TEST(digit == 2);
+  BOOST_TEST(within == 0.25, boost::test_tools::tolerance(1e-12));
+  std::tie(digit, within) = digit_at_quantile(p, 1.0 + 1e-12);    // rounding past the end
+  BOOST_TEST(digit == 4);
+
+  // a vocabulary of 16: digits 0-9 are ids 3-12, '.' is 13, ',' is 14
+  DigitTokens digits;
+  for (int d = 0; d < 10; ++d) digits.digit[static_cast<std::size_t>(d)] = 3 + d;
+  digits.point = 13;
+  const auto logits_for = [](const std::map<int, double> &probs) {
+    auto row = torch::full({16}, -30.0, torch::kFloat32);
+    for (const auto &[id, prob] : probs) row[id] = std::log(prob);
+    return row.unsqueeze(0);
+  };
+  const auto decode = [&](NumberDecoding numbers, double temperature = 0.0) {
+    SamplingParams params;
+    params.numbers = numbers;
+    params.temperature = temperature;
+    std::mt19937_64 rng(1);
+    NumberCursor cursor;
+    std::vector<int> out;
+    const auto step = [&](const torch::Tensor &logits) {
+      out.push_back(choose_tokens(logits, [&](std::size_t) {
+        return Sampler{&params, &rng, &cursor, &digits};
+      })[0]);
+    };
+    step(logits_for({{3, 0.9}}));                        // "0"
+    step(logits_for({{13, 0.9}}));                       // "."
+    step(logits_for({{5, 0.4}, {6, 0.2}, {7, 0.4}}));    // 2, 3 or 4
+    // the next place: 3 to 7 evenly; the running quantile (0.5 within "3") picks 5
+    step(logits_for({{6, 0.2}, {7, 0.2}, {8, 0.2}, {9, 0.2}, {10, 0.2}}));
+    step(logits_for({{14, 0.9}}));                       // "," ends the number
+    step(logits_for({{5, 0.4}, {6, 0.2}, {7, 0.4}}));    // a digit outside any fraction
+    return out;
+  };
+  // mode: the likeliest digit at each place, the lower id on a tie
+  BOOST_TEST(decode(NumberDecoding::mode) == (std::vector<int>{3, 13, 5, 6, 14, 5}));
+  // median: 0.35, and greedy outside the fraction
+  BOOST_TEST(decode(NumberDecoding::median) == (std::vector<int>{3, 13, 6, 8, 14, 5}));
+  BOOST_TEST(std::string(number_decoding_name(parse_number_decoding("median"))) == "median");
+  BOOST_CHECK_THROW(parse_number_decoding("mean"), std::invalid_argument);
+}
+
+// cephalo-tiny, as shipped, answering Cephalo's energy question about seeded pictures: the
+// option reaches the sampler through the runtime, and the answers keep their form.
+BOOST_AUTO_TEST_CASE(cephalo_tiny_answers_statistics_with_median_numbers)
+{
+  const fs::path dir = CEPHALO_TINY;
+  BOOST_REQUIRE(fs::exists(dir / "config.json"));
+  RuntimeOptions options;
+  options.threads = 2;
+  auto vlm = VisionLanguageModel::load(dir, options);
+  std::vector<GenerationRequest> mode, median;
+  for (int k = 0; k < 6; ++k) {
+    GenerationRequest q;
+    q.messages = {{"user",
+                   "CalculatePotentialEnergyStatistics <energy_stdev, energy_mean, energy_median>",
+                   1}};
+    Image im;
+    im.width = im.height = 384;
+    for (int y = 0; y < 384; ++y)
+      for (int x = 0; x < 384; ++x) {
+        // a white margin around a block whose colour runs from blue to red with k
+        const bool inside = x > 40 && x < 344 && y > 60 && y < 324;
+        const int shade = (x * (k + 1) + y * 3) % 200;
+        im.rgb.push_back(inside ? static_cast<std::uint8_t>(40 + shade / 2 + 20 * k) : 255);
+        im.rgb.push_back(inside ? static_cast<std::uint8_t>(60 + shade / 4) : 255);
+        im.rgb.push_back(inside ? static_cast<std::uint8_t>(220 - shade / 2 - 20 * k) : 255);
+      }
+    q.images = {im};
+    q.sampling.max_new_tokens = 40;
+    mode.push_back(q);
+    q.sampling.numbers = NumberDecoding::median;
+    median.push_back(q);
+  }
+  const auto by_mode = vlm.generate(mode), by_median = vlm.generate(median);
+  int differ = 0;
+  const std::regex form(R"(\[-?\d+\.\d{3}, -?\d+\.\d{3}, -?\d+\.\d{3}\])");
+  for (std::size_t k = 0; k < mode.size(); ++k) {
+    BOOST_TEST_INFO("picture " << k << ": " << by_mode[k].text << " / " << by_median[k].text);
+    BOOST_TEST(std::regex_match(by_mode[k].text, form));
+    BOOST_TEST(std::regex_match(by_median[k].text, form));
+    differ += by_mode[k].text != by_median[k].text;
+  }
+  BOOST_TEST_MESSAGE(differ << " of 6 answers differ between mode and median");
+  BOOST_TEST(differ > 0);
 }
 
 BOOST_AUTO_TEST_CASE(loader_names_missing_extra_misshaped_and_truncated_tensors)

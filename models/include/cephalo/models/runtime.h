@@ -25,6 +25,16 @@ struct RuntimeOptions {
   bool fused_attention = true;    // false: plain matmul-softmax-matmul attention
 };
 
+// How greedy decoding writes the decimals of a number, where the tokenizer gives every digit a
+// token of its own (Llama's and cephalo-tiny's do). mode: the likeliest digit at each place, so a
+// model whose belief spreads evenly over 0.30 to 0.39 writes 0.300 when its "0" after "0.3" is a
+// little likelier than the rest. median: the median of the model's distribution over the
+// fraction, placed digit by digit by carrying the quantile from one place to the next (0.35
+// there), the better point estimate of a measure read from a picture; it costs a look at ten
+// logits per digit. For numbers that take a few set values the mode stays on them, where the
+// median can fall between. The integer part is greedy in both.
+enum class NumberDecoding { mode, median };
+
 struct SamplingParams {
   int max_new_tokens = 256;
   double temperature = 0.0;    // 0: greedy
@@ -33,7 +43,12 @@ struct SamplingParams {
   std::uint64_t seed = 0;
   std::vector<std::string> stop;      // the text ends before the first of these strings
   std::vector<int> stop_token_ids;    // besides EOS and <end_of_utterance>
+  NumberDecoding numbers = NumberDecoding::mode;    // greedy decoding only
 };
+
+// "mode" or "median"; parse_number_decoding throws std::invalid_argument for other names.
+const char *number_decoding_name(NumberDecoding numbers);
+NumberDecoding parse_number_decoding(std::string_view name);
 
 // One request: a chat (or a prompt already in the model's layout, with one <image> per image, or
 // token ids) and its images.
