@@ -210,6 +210,15 @@ FixCephaloVlm::FixCephaloVlm(LAMMPS *lmp, int narg, char **arg) :
       if (strcmp(arg[iarg + 1], "json") == 0) settings->json_format = true;
       else if (strcmp(arg[iarg + 1], "text") == 0) settings->json_format = false;
       else error->all(FLERR, "Fix {} keyword format needs text or json, got {}", style, arg[iarg + 1]);
+    } else if (strcmp(key, "numbers") == 0) {
+      need(iarg, 1, "mode or median");
+      if (strcmp(arg[iarg + 1], "median") == 0)
+        settings->median_numbers = true;
+      else if (strcmp(arg[iarg + 1], "mode") == 0)
+        settings->median_numbers = false;
+      else
+        error->all(FLERR, "Fix {} keyword numbers needs mode or median, got {}", style,
+                   arg[iarg + 1]);
     } else if (strcmp(key, "max_tokens") == 0) {
       need(iarg, 1, "the most tokens in an answer");
       settings->max_new_tokens = count_value(iarg, 1, 8192, "a token count");

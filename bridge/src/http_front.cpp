@@ -218,6 +218,11 @@ Request chat_request(const json &body)
     if (!v->is_number_integer() || *v < 0) bad_request("seed", "must be an integer >= 0");
     p.seed = v->get<std::uint64_t>();
   }
+  if (const json *v = field("numbers")) {
+    if (!v->is_string() || (*v != "mode" && *v != "median"))
+      bad_request("numbers", "must be \"mode\" or \"median\"");
+    p.median_numbers = *v == "median";
+  }
   if (const json *v = field("stop")) {
     if (v->is_string())
       p.stop = {v->get<std::string>()};

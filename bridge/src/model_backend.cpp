@@ -52,6 +52,8 @@ class ModelBackend : public Backend {
       g.sampling.top_p = r.params.top_p;
       g.sampling.seed = r.params.seed;
       g.sampling.stop = r.params.stop;
+      g.sampling.numbers =
+          r.params.median_numbers ? models::NumberDecoding::median : models::NumberDecoding::mode;
       requests.push_back(std::move(g));
       owner.push_back(j);
     }

@@ -213,6 +213,10 @@ Request parse_request(Envelope &&envelope, const ServerLimits &limits, std::stri
   body.text("format", format);
   if (format != "text" && format != "json") bad("body.format", "must be 'text' or 'json'");
   p.json_fields = format == "json";
+  std::string numbers = "mode";
+  body.text("numbers", numbers);
+  if (numbers != "mode" && numbers != "median") bad("body.numbers", "must be 'mode' or 'median'");
+  p.median_numbers = numbers == "median";
 
   if (r.type == RequestType::Generate) {
     if (!envelope.attachments.empty() || body.find("images"))
@@ -262,7 +266,8 @@ Envelope make_request(const Request &request)
               {"top_k", p.top_k},
               {"top_p", p.top_p},
               {"seed", p.seed},
-              {"format", p.json_fields ? "json" : "text"}};
+              {"format", p.json_fields ? "json" : "text"},
+              {"numbers", p.median_numbers ? "median" : "mode"}};
     if (!request.system.empty()) e.body["system"] = request.system;
     if (!p.stop.empty()) e.body["stop"] = p.stop;
     if (request.type == RequestType::Describe) e.attachments = request.images;

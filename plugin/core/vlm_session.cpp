@@ -315,6 +315,7 @@ struct VlmSession::Impl {
     request.params.top_p = settings.top_p;
     request.params.seed = settings.seed;
     request.params.json_fields = settings.json_format;
+    request.params.median_numbers = settings.median_numbers;
     auto future = client->submit(std::move(request));
     if (!future) return false;
     h.record["truth"] = std::move(h.truth);

@@ -24,7 +24,8 @@ struct VlmSettings {
   int top_k = 0;
   double top_p = 1.0;
   std::uint64_t seed = 0;
-  bool json_format = false;    // ask for a JSON object (format: json)
+  bool json_format = false;       // ask for a JSON object (format: json)
+  bool median_numbers = false;    // greedy decimals at the median (numbers: median)
   int deadline_ms = 60000;     // per request
   int probe_ms = 2000;         // how long an unknown server may take to answer `info`
   int reprobe_ms = 10000;      // how often a server that did not answer is tried again

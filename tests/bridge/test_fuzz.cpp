@@ -255,6 +255,8 @@ class MalformedMessages {
         {"stop", json(std::vector<std::string>(17, "s"))},
         {"format", "xml"},
         {"format", 5},
+        {"numbers", "mean"},
+        {"numbers", 1},
         {"images", "0"},
         {"images", json::array({5})},
         {"images", json::array({-1})},

@@ -169,6 +169,8 @@ BOOST_AUTO_TEST_CASE(bad_requests_are_answered_with_openai_errors)
          "bad_request");
   expect(post(R"({"messages": [{"role": "user", "content": "hi"}], "seed": -1})"), 400,
          "bad_request");
+  expect(post(R"({"messages": [{"role": "user", "content": "hi"}], "numbers": "mean"})"), 400,
+         "bad_request");
   expect(post(R"({"messages": [{"role": "user", "content": "hi"},
                                {"role": "assistant", "content": "hello"}]})"),
          400, "bad_request");

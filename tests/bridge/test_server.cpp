@@ -353,6 +353,10 @@ BOOST_AUTO_TEST_CASE(limits_hold_for_defaults_and_for_image_lists)
   e.body.erase("max_new_tokens");
   // the default of 256 obeys the server's cap: parsed as 64
   BOOST_TEST(parse_request(e, options.limits).params.max_new_tokens == 64);
+  BOOST_TEST(!parse_request(e, options.limits).params.median_numbers);
+  request.params.median_numbers = true;
+  request.params.max_new_tokens = 64;
+  BOOST_TEST(parse_request(make_request(request), options.limits).params.median_numbers);
   e.body["images"] = nlohmann::json::array();
   for (int i = 0; i < 100; ++i) e.body["images"].push_back(0);
   e.header["id"] = "many";

@@ -417,6 +417,7 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_clean_lammps_errors)
       {"fix v all cephalo/vlm 10 endpoint localhost:5555", "keyword endpoint needs tcp://"},
       {"fix v all cephalo/vlm 10 mode later", "keyword mode needs async or sync"},
       {"fix v all cephalo/vlm 10 format yaml", "keyword format needs text or json"},
+      {"fix v all cephalo/vlm 10 numbers mean", "keyword numbers needs mode or median"},
       {"fix v all cephalo/vlm 10 top_p 1.5", "keyword top_p needs a value in (0, 1]"},
       {"fix v all cephalo/vlm 10 inflight 0", "keyword inflight needs a count in 1..1024"},
       {"fix v all cephalo/vlm 10 prompt/file missing.txt", "cannot read a prompt from missing.txt"},

@@ -23,7 +23,8 @@ struct GenerationParams {
   double top_p = 1.0;
   std::uint64_t seed = 0;
   std::vector<std::string> stop;
-  bool json_fields = false;    // format: json
+  bool json_fields = false;       // format: json
+  bool median_numbers = false;    // numbers: median (greedy decimals at the median)
 };
 
 // A `design` request's body (PROTOCOL.md): what to build, and how. The bridge checks the types;
