@@ -162,22 +162,34 @@ std::vector<int> choose_tokens(const torch::Tensor &logits,
                                *s.params, *s.rng);
     }
   }
+  // greedy rows decoding numbers at the median whose choice is a digit of a fraction: their ten
+  // digit logits, in one copy for the batch
+  std::vector<std::size_t> median_rows;
+  const DigitTokens *digits = nullptr;
   for (std::size_t r = 0; r < rows; ++r) {
     const Sampler s = sampler_of(r);
-    if (!s.number || !s.digits) continue;
-    if (s.params->numbers == NumberDecoding::median && s.params->temperature <= 0 &&
-        s.number->in_fraction && s.digits->digit_of(tokens[r]) >= 0) {
-      const auto row = host.defined() ? host[static_cast<std::int64_t>(r)]
-                                      : logits[static_cast<std::int64_t>(r)];
-      const auto index =
-          torch::tensor(std::vector<std::int64_t>(s.digits->digit.begin(), s.digits->digit.end()));
-      const auto digit_logits =
-          row.index_select(0, index.to(row.device())).to(torch::kCPU, torch::kFloat32).contiguous();
-      if (const int token = median_digit(digit_logits.data_ptr<float>(), *s.number, *s.digits);
-          token >= 0)
-        tokens[r] = token;
+    if (s.number && s.digits && s.params->numbers == NumberDecoding::median &&
+        s.params->temperature <= 0 && s.number->in_fraction && s.digits->digit_of(tokens[r]) >= 0) {
+      median_rows.push_back(r);
+      digits = s.digits;
     }
-    s.number->advance(tokens[r], *s.digits);
+  }
+  if (!median_rows.empty()) {
+    const auto &source = host.defined() ? host : logits;
+    const auto index =
+        torch::tensor(std::vector<std::int64_t>(digits->digit.begin(), digits->digit.end()));
+    const auto digit_logits = source.index_select(1, index.to(source.device()))
+                                  .to(torch::kCPU, torch::kFloat32)
+                                  .contiguous();
+    for (const std::size_t r : median_rows) {
+      const Sampler s = sampler_of(r);
+      const int token = median_digit(digit_logits.data_ptr<float>() + 10 * r, *s.number, *digits);
+      if (token >= 0) tokens[r] = token;
+    }
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    const Sampler s = sampler_of(r);
+    if (s.number && s.digits) s.number->advance(tokens[r], *s.digits);
   }
   return tokens;
 }

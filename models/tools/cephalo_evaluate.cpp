@@ -179,15 +179,11 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "cephalo evaluate: unknown option %s\n\n%s", a.c_str(), kUsage);
         return 2;
       }
-    } catch (const std::invalid_argument &e) {
-      if (a == "--numbers") {
+    } catch (const std::logic_error &e) {
+      if (a == "--numbers")
         std::fprintf(stderr, "cephalo evaluate: --numbers: %s\n", e.what());
-        return 2;
-      }
-      std::fprintf(stderr, "cephalo evaluate: %s needs a number, got %s\n", a.c_str(), v.c_str());
-      return 2;
-    } catch (const std::logic_error &) {
-      std::fprintf(stderr, "cephalo evaluate: %s needs a number, got %s\n", a.c_str(), v.c_str());
+      else
+        std::fprintf(stderr, "cephalo evaluate: %s needs a number, got %s\n", a.c_str(), v.c_str());
       return 2;
     }
   }

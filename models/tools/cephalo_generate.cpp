@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <exception>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -96,9 +97,11 @@ int main(int argc, char **argv)
     else if (a == "--stop")
       sampling.stop.push_back(value());
     else if (a == "--numbers") {
-      const std::string name = value();
-      if (name != "mode" && name != "median") kCli.fail_usage("--numbers must be mode or median");
-      sampling.numbers = parse_number_decoding(name);
+      try {
+        sampling.numbers = parse_number_decoding(value());
+      } catch (const std::invalid_argument &e) {
+        kCli.fail_usage(std::string("--") + e.what());
+      }
     } else if (a == "--plain-attention")
       options.fused_attention = false;
     else
