@@ -7,7 +7,7 @@
 // `cephalo dataset designs ...` runs cephalo-dataset-designs (agents/) from beside this program.
 //
 //   cephalo dataset fracture --out DIR [--runs 24] [--steps 5000] [--every 250] [--ranks 2]
-//                            [--jobs 1] [--size 384] [--seed 1] [--split 0.8,0.1,0.1]
+//                            [--jobs 1] [--size 384x288] [--seed 1] [--split 0.8,0.1,0.1]
 //                            [--initiation-length 1.0] [--opening-length 2.0] [--lmp lmp]
 //                            [--plugin cephaloplugin.so] [--input in.dataset]
 //
@@ -73,7 +73,11 @@ constexpr double kDefaultOpeningLength = 2.0;
 
 struct Options {
   fs::path out, lmp = CEPHALO_DEFAULT_LMP, plugin, input, mpiexec = "mpirun";
-  int runs = 24, steps = 5000, every = 250, ranks = 2, jobs = 1, size = 384;
+  int runs = 24, steps = 5000, every = 250, ranks = 2, jobs = 1;
+  // Snapshot width and height in pixels: the strip is about 1.4 times as wide as it is high, and
+  // the model's image processor stretches the picture to its square, so a 4:3 snapshot gives
+  // the crack's opening more pixels than a square one.
+  int size = 384, height = 288;
   std::uint64_t seed = 1;
   double train = 0.8, validation = 0.1, test = 0.1;
   double initiation_length = kDefaultInitiationLength;
@@ -196,14 +200,20 @@ std::string file_hash(const fs::path &path)
   return text;
 }
 
+// The snapshot size as recorded: the width alone for a square one, else [width, height].
+json size_json(const Options &o)
+{
+  return o.height == o.size ? json(o.size) : json::array({o.size, o.height});
+}
+
 // What makes a run's recordings: its parameters (not its split), the sweep's settings and the
 // input file. The plugin and lmp are left out: a rebuild of the same code keeps the data.
 json run_stamp(const Options &o, const RunParams &p, const std::string &input_hash)
 {
   json params = p.to_json();
   params.erase("split");
-  return {{"params", params}, {"steps", o.steps}, {"every", o.every},
-          {"size", o.size},   {"ranks", o.ranks}, {"input_fnv1a", input_hash}};
+  return {{"params", params},     {"steps", o.steps}, {"every", o.every},
+          {"size", size_json(o)}, {"ranks", o.ranks}, {"input_fnv1a", input_hash}};
 }
 
 // Where a run's recordings and images go: DIR/images/rN, absolute (the recordings name images by
@@ -244,9 +254,9 @@ void simulate(const Options &o, const RunParams &p, const fs::path &prefix, cons
   command << quote(o.lmp.string()) << " -in " << quote(o.input.string()) << " -log "
           << quote(log.string()) << " -screen none -var plugin " << quote(o.plugin.string())
           << " -var out " << quote(prefix.string()) << " -var geometry " << p.geometry
-          << " -var notch " << p.flaw << " -var pull " << p.pull << " -var temp "
-          << p.temperature << " -var seed " << p.seed << " -var steps " << o.steps
-          << " -var every " << o.every << " -var size " << o.size << " > /dev/null 2>&1";
+          << " -var notch " << p.flaw << " -var pull " << p.pull << " -var temp " << p.temperature
+          << " -var seed " << p.seed << " -var steps " << o.steps << " -var every " << o.every
+          << " -var size " << o.size << " -var height " << o.height << " > /dev/null 2>&1";
   const int status = std::system(command.str().c_str());
   if (status != 0) {
     const std::string run = "run " + std::to_string(p.index + 1) + "/" + std::to_string(o.runs);
@@ -376,7 +386,7 @@ Options parse(int argc, char **argv)
     std::fprintf(
         stderr,
         "usage: cephalo dataset fracture --out DIR [--runs N] [--steps N] "
-        "[--every N] [--ranks N] [--jobs N] [--size PX] [--seed N] [--split TRAIN,VAL,TEST] "
+        "[--every N] [--ranks N] [--jobs N] [--size W[xH]] [--seed N] [--split TRAIN,VAL,TEST] "
         "[--initiation-length L] [--opening-length L] [--lmp LMP] [--plugin SO] "
         "[--input FILE]\n"
         "       cephalo dataset designs --out DIR [--count N] [--size PX] "
@@ -406,8 +416,29 @@ Options parse(int argc, char **argv)
     else if (a == "--ranks") o.ranks = integer(1);
     else if (a == "--jobs")
       o.jobs = integer(1);
-    else if (a == "--size") o.size = integer(16);
-    else if (a == "--seed") o.seed = static_cast<std::uint64_t>(integer(0));
+    else if (a == "--size") {
+      // W or WxH, each 16..8192 (as fix cephalo/vlm's size)
+      int w = 0, h = 0, used = 0;
+      const int n = std::sscanf(v.c_str(), "%d%n", &w, &used);
+      bool ok = n == 1 && used > 0;
+      if (ok && v[static_cast<std::size_t>(used)] == 'x') {
+        int more = 0;
+        ok = std::sscanf(v.c_str() + used + 1, "%d%n", &h, &more) == 1 &&
+             static_cast<std::size_t>(used + 1 + more) == v.size();
+      } else {
+        h = w;
+        ok = ok && static_cast<std::size_t>(used) == v.size();
+      }
+      if (!ok || w < 16 || h < 16 || w > 8192 || h > 8192) {
+        std::fprintf(stderr,
+                     "cephalo dataset: --size needs W or WxH in pixels, each 16..8192, got %s\n",
+                     v.c_str());
+        std::exit(2);
+      }
+      o.size = w;
+      o.height = h;
+    } else if (a == "--seed")
+      o.seed = static_cast<std::uint64_t>(integer(0));
     else if (a == "--lmp") o.lmp = v;
     else if (a == "--plugin") o.plugin = v;
     else if (a == "--input") o.input = v;
@@ -549,7 +580,7 @@ int main(int argc, char **argv)
        {kStressQuery, kEnergyQuery, kInitiationQuery, kTipQuery, kLengthQuery, kDescribeQuery}},
       {"steps", o.steps},
       {"every", o.every},
-      {"size", o.size},
+      {"size", size_json(o)},
       {"seed", o.seed},
       {"initiation_length", o.initiation_length},
       {"opening_length", o.opening_length},

@@ -61,6 +61,19 @@ std::string read_text(const fs::path &path)
   return text.str();
 }
 
+// A PNG's width and height from its IHDR chunk as "WxH"; "not a PNG" for anything else.
+std::string png_size(const fs::path &path)
+{
+  unsigned char head[24] = {};
+  std::ifstream in(path, std::ios::binary);
+  in.read(reinterpret_cast<char *>(head), sizeof head);
+  if (in.gcount() != sizeof head || head[1] != 'P' || head[12] != 'I') return "not a PNG";
+  auto be32 = [&](int at) {
+    return head[at] << 24 | head[at + 1] << 16 | head[at + 2] << 8 | head[at + 3];
+  };
+  return std::to_string(be32(16)) + "x" + std::to_string(be32(20));
+}
+
 std::string command(const std::string &args)
 {
   return shell_quote(CEPHALO_DATASET) + " fracture " + args + " --lmp " + shell_quote(CEPHALO_LMP);
@@ -71,7 +84,7 @@ std::string command(const std::string &args)
 BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_answers)
 {
   cephalo::test::ScratchDir dir;
-  const std::string sweep = "--runs 3 --steps 600 --every 300 --ranks 2 --size 160 --seed 5";
+  const std::string sweep = "--runs 3 --steps 600 --every 300 --ranks 2 --size 160x120 --seed 5";
   const std::string args = "--out data " + sweep;
   const auto made = run_command(dir.path(), command(args), 300);
   BOOST_TEST_INFO(made.output);
@@ -84,7 +97,7 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
     for (const json &row : read_jsonl(data / (std::string(split) + ".jsonl"))) {
       ++rows;
       runs_of[split].insert(row["run"].get<int>());
-      BOOST_TEST(fs::file_size(data / row["image"].get<std::string>()) > 100u);
+      BOOST_TEST(png_size(data / row["image"].get<std::string>()) == "160x120");
       BOOST_TEST(!row["answer"].get<std::string>().empty());
       BOOST_TEST(row["source"].get<std::string>().find("fracture run") == 0u);
       BOOST_TEST((row["geometry"] == "notch" || row["geometry"] == "hole"));
@@ -100,6 +113,7 @@ BOOST_AUTO_TEST_CASE(a_sweep_of_three_runs_gives_splits_by_run_with_measured_ans
   // the stress answer is the compute's measurement of that snapshot, rounded
   const json manifest = json::parse(read_text(data / "dataset.json"));
   BOOST_TEST(manifest["runs"].size() == 3u);
+  BOOST_TEST(manifest["size"] == json::array({160, 120}));
   const int run = *runs_of["train"].begin();
   const auto records = read_jsonl(data / "images" / ("r" + std::to_string(run) + ".vm.jsonl"));
   BOOST_REQUIRE_EQUAL(records.size(), 3u);
