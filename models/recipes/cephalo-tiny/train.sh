@@ -43,23 +43,30 @@ stamp() { printf '[%s] %s\n' "$(date -u -d "@$((SECONDS - start))" +%H:%M:%S)" "
 # 1. data: 160 crack runs (one in three with a round hole, whose crack has started once an
 #    opening at the hole, on either side, spans 2.0, and whose tip is that of the branch running
 #    in +x from its right rim, measured from where it appeared, as at a notch;
-#    examples/crack/in.dataset), 41 snapshots each, split by run: many runs
+#    examples/crack/in.dataset), 41 snapshots each of 384x288 pixels without a colour bar (as
+#    examples/crack draws them for the model), split by run: many runs
 #    of few snapshots, since the snapshots of one run share its notch and loading; two runs at a
 #    time on one rank each (5 min 30 s against 8 min 53 s for one at a time on two ranks, and the
 #    same records); and designs of every family, split by design
 stamp "fracture dataset"
 "$bin/cephalo-dataset" fracture --out "$work/fracture" --runs 160 --steps 5000 --every 125 --seed 1 \
-  --ranks 1 --jobs "$threads"
+  --size 384x288 --ranks 1 --jobs "$threads"
 stamp "design dataset"
 [[ -f $work/designs/test.jsonl ]] ||
   "$bin/cephalo-dataset-designs" --out "$work/designs" --count 20 --size 384 --seed 1
 
-# one file per split, image paths relative to it; the few design records repeated ten times in
-# training so that they are about one record in twenty
+# one file per split, image paths relative to it. In training, the few design records are
+# repeated ten times, so that they are about one record in thirty, and the initiation question
+# three times: its answer is one token where a description has sixty, and what it turns on is a
+# few pixels at the crack tip
 for split in train validation test; do
-  repeat=1
-  [[ $split == train ]] && repeat=10
+  repeat=1 ask_initiation=1
+  [[ $split == train ]] && repeat=10 ask_initiation=3
   { sed 's#"image":"#"image":"fracture/#' "$work/fracture/$split.jsonl"
+    for _ in $(seq 2 "$ask_initiation"); do
+      grep -F '"query":"Has the crack started to grow?' "$work/fracture/$split.jsonl" |
+        sed 's#"image":"#"image":"fracture/#'
+    done
     for _ in $(seq "$repeat"); do sed 's#"image":"#"image":"designs/#' "$work/designs/$split.jsonl"; done
   } > "$work/$split.jsonl"
 done
