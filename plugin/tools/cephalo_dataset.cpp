@@ -241,10 +241,22 @@ RunState run_state(const Options &o, const fs::path &prefix, const json &stamp)
   return made == stamp ? RunState::Complete : RunState::Stale;
 }
 
+std::string read_tail(const fs::path &path, std::size_t most)
+{
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string s = text.str();
+  return s.substr(s.size() > most ? s.size() - most : 0);
+}
+
 // Runs one simulation; throws std::runtime_error, naming the run and the end of its log, when it
-// fails.
+// fails. The launcher's own output goes to LOG.out, and its end into the error when lmp never
+// wrote its log. Such a launch is tried once more a second later: with several runs side by
+// side on a loaded machine, mpirun has now and then given up before starting lmp.
 void simulate(const Options &o, const RunParams &p, const fs::path &prefix, const fs::path &log)
 {
+  const fs::path launch = log.string() + ".out";
   std::ostringstream command;
   // MPI binds the ranks of a small run to the first cores: runs side by side would share them
   if (o.ranks > 1)
@@ -256,25 +268,31 @@ void simulate(const Options &o, const RunParams &p, const fs::path &prefix, cons
           << " -var out " << quote(prefix.string()) << " -var geometry " << p.geometry
           << " -var notch " << p.flaw << " -var pull " << p.pull << " -var temp " << p.temperature
           << " -var seed " << p.seed << " -var steps " << o.steps << " -var every " << o.every
-          << " -var size " << o.size << " -var height " << o.height << " > /dev/null 2>&1";
-  const int status = std::system(command.str().c_str());
-  if (status != 0) {
-    const std::string run = "run " + std::to_string(p.index + 1) + "/" + std::to_string(o.runs);
-    const std::string how = status == -1 ? "could not be started"
-                            : WIFSIGNALED(status)
-                                ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                : "exit status " + std::to_string(WEXITSTATUS(status));
-    if (!fs::exists(log))
-      throw std::runtime_error(run + " did not start (" + how + "): is " + o.lmp.string() +
-                               " a LAMMPS executable with the PLUGIN package (--lmp), and " +
-                               o.mpiexec.string() + " an MPI launcher (--mpiexec)?");
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    const std::string s = text.str();
-    throw std::runtime_error(run + " failed (lmp " + how + "); the end of its log " + log.string() +
-                             ":\n" + s.substr(s.size() > 2000 ? s.size() - 2000 : 0));
+          << " -var size " << o.size << " -var height " << o.height << " > "
+          << quote(launch.string()) << " 2>&1";
+  int status = 0;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+    fs::remove(log);
+    status = std::system(command.str().c_str());
+    if (status == 0 || fs::exists(log)) break;
   }
+  if (status == 0) {
+    fs::remove(launch);
+    return;
+  }
+  const std::string run = "run " + std::to_string(p.index + 1) + "/" + std::to_string(o.runs);
+  const std::string how = status == -1 ? "could not be started"
+                          : WIFSIGNALED(status)
+                              ? "killed by signal " + std::to_string(WTERMSIG(status))
+                              : "exit status " + std::to_string(WEXITSTATUS(status));
+  if (!fs::exists(log))
+    throw std::runtime_error(run + " did not start (" + how + "): is " + o.lmp.string() +
+                             " a LAMMPS executable with the PLUGIN package (--lmp), and " +
+                             o.mpiexec.string() + " an MPI launcher (--mpiexec)? " +
+                             launch.string() + " ends:\n" + read_tail(launch, 1000));
+  throw std::runtime_error(run + " failed (lmp " + how + "); the end of its log " + log.string() +
+                           ":\n" + read_tail(log, 2000));
 }
 
 // The sentences of a description, built only from what the computes measured. `initiated`: the

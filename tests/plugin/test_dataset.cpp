@@ -288,6 +288,44 @@ BOOST_AUTO_TEST_CASE(a_run_that_fails_is_reported_with_the_end_of_its_log)
     BOOST_TEST(entry.path().string().find(".run.json") == std::string::npos);
 }
 
+// A launch that gives up before lmp writes its log is tried once more; one that gives up twice is
+// reported with the launcher's own words. The launcher here is a script that stands in for lmp
+// and counts its calls.
+BOOST_AUTO_TEST_CASE(a_launch_that_never_starts_lmp_is_tried_again_then_reported)
+{
+  cephalo::test::ScratchDir dir;
+  const fs::path launcher = dir.path() / "lmp.sh";
+  auto write_launcher = [&](int failures) {
+    std::ofstream script(launcher, std::ios::trunc);
+    script << "#!/bin/sh\n"
+              "echo call >> calls\n"
+              "if [ $(wc -l < calls) -le "
+           << failures
+           << " ]; then echo 'launcher: no slots today' >&2; exit 5; fi\n"
+              "while [ $# -gt 0 ]; do [ \"$1\" = -log ] && echo started > \"$2\"; shift; done\n"
+              "exit 7\n";
+  };
+  const std::string args = " fracture --out d --runs 1 --steps 100 --every 100 --ranks 1 --lmp " +
+                           shell_quote(launcher.string());
+
+  write_launcher(1);    // gives up once: the second call starts "lmp", which then fails
+  fs::permissions(launcher, fs::perms::owner_all);
+  const auto once = run_command(dir.path(), shell_quote(CEPHALO_DATASET) + args, 60);
+  BOOST_TEST_INFO(once.output);
+  BOOST_TEST(once.exit_code == 1);
+  BOOST_TEST(once.output.find("run 1/1 failed (lmp exit status 7)") != std::string::npos);
+  BOOST_TEST(read_text(dir.path() / "calls") == "call\ncall\n");
+
+  fs::remove(dir.path() / "calls");
+  write_launcher(2);    // gives up twice
+  const auto twice = run_command(dir.path(), shell_quote(CEPHALO_DATASET) + args, 60);
+  BOOST_TEST_INFO(twice.output);
+  BOOST_TEST(twice.exit_code == 1);
+  BOOST_TEST(twice.output.find("run 1/1 did not start (exit status 5)") != std::string::npos);
+  BOOST_TEST(twice.output.find("launcher: no slots today") != std::string::npos);
+  BOOST_TEST(read_text(dir.path() / "calls") == "call\ncall\n");
+}
+
 // Runs side by side, the first of which fails while the second is under way: the second
 // finishes and is stamped, and no other starts. The launcher here is a script that stands in
 // for lmp so that the failure comes first, whatever the machine's speed.
