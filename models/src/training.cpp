@@ -725,6 +725,13 @@ void Trainer::run()
                    e.loss, e.exact, e.generated);
   };
 
+  const auto checkpoint = [&]() {
+    char name[32];
+    std::snprintf(name, sizeof name, "step-%06d", s.step);
+    save_checkpoint(o.out_dir / "checkpoints" / name);
+    std::ofstream(o.out_dir / "checkpoints" / "latest") << name << "\n";
+  };
+
   while (s.step < s.total) {
     const StepStats st = step();
     train_seconds += st.seconds;
@@ -762,12 +769,7 @@ void Trainer::run()
           tokens / train_seconds, clock_text(left).c_str(), tty ? "\x1b[K" : "\n");
       std::fflush(stderr);
     }
-    if (o.save_every > 0 && s.step % o.save_every == 0) {
-      char name[32];
-      std::snprintf(name, sizeof name, "step-%06d", s.step);
-      save_checkpoint(o.out_dir / "checkpoints" / name);
-      std::ofstream(o.out_dir / "checkpoints" / "latest") << name << "\n";
-    }
+    if (o.save_every > 0 && s.step % o.save_every == 0) checkpoint();
     if (!s.eval_records.empty() && o.eval_every > 0 && s.step % o.eval_every == 0) log_eval();
   }
   if (o.progress && tty) std::fprintf(stderr, "\n");
@@ -778,8 +780,19 @@ void Trainer::run()
                  s.step - first_step, clock_text(train_seconds).c_str(), samples / train_seconds,
                  tokens / train_seconds, peak_memory_gib(s.device),
                  s.device.is_cuda() ? "GPU, allocated" : "resident");
+  if (s.step == first_step) {
+    // resumed from the last checkpoint of a finished run: nothing to train or score again
+    if (o.progress)
+      std::fprintf(stderr, "%s: the run is complete at step %d of %d\n", o.out_dir.c_str(), s.step,
+                   s.total);
+    save(o.out_dir);
+    return;
+  }
   if (!s.eval_records.empty() && (o.eval_every == 0 || s.step % o.eval_every != 0)) log_eval();
   save(o.out_dir);
+  // the last step is a checkpoint too, so that resuming a finished run does not train its tail
+  // again
+  if (o.save_every > 0 && s.step % o.save_every != 0) checkpoint();
 }
 
 void merge_lora(const fs::path &base_dir, const fs::path &adapter_dir, const fs::path &out_dir)

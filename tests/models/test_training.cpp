@@ -436,6 +436,27 @@ BOOST_AUTO_TEST_CASE(a_resumed_run_gives_the_losses_of_an_uninterrupted_one)
   }
 }
 
+BOOST_AUTO_TEST_CASE(resuming_a_finished_run_trains_nothing_again)
+{
+  ScratchDir dir;
+  const auto base = tiny_base(dir / "base");
+  const fs::path out = dir / "out";
+  auto o = tiny_options(base, write_colour_set(dir.path(), "train", 1, 0), out);
+  o.steps = 5;
+  o.save_every = 2;    // steps 2 and 4, and the last one
+  Trainer(o).run();
+  BOOST_TEST(fs::exists(out / "checkpoints" / "step-000005" / "model.safetensors"));
+  const auto weights = folder_tensors(out / "model.safetensors");
+  o.resume = true;
+  Trainer again(o);
+  BOOST_TEST(again.current_step() == 5);
+  again.run();
+  BOOST_TEST(train_losses(out / "metrics.jsonl").size() == 5u);
+  const auto after = folder_tensors(out / "model.safetensors");
+  BOOST_TEST_REQUIRE(after.size() == weights.size());
+  for (const auto &[name, tensor] : weights) BOOST_TEST(tensor.equal(after.at(name)), name);
+}
+
 BOOST_AUTO_TEST_CASE(a_checkpoint_of_another_set_up_is_refused)
 {
   ScratchDir dir;
