@@ -92,6 +92,11 @@ Example make_example(const TrainingRecord &record, std::size_t index, const Toke
   const auto split =
       std::mismatch(prompt.begin(), prompt.end(), example.ids.begin(), example.ids.end());
   example.answer_start = static_cast<int>(split.second - example.ids.begin());
+  // the loss at the answer's first token is read at the token before it: a prompt that the
+  // tokenizer splits differently alone than within the exchange has none
+  if (example.answer_start < 1)
+    throw TrainingError(record.where + ": the tokenizer splits the prompt differently alone than "
+                                       "within the exchange");
   if (example.answer_start >= static_cast<int>(example.ids.size()))
     throw TrainingError(record.where + ": the answer adds no tokens to the prompt");
   if (static_cast<int>(example.ids.size()) > max_length)

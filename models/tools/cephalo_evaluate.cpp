@@ -107,6 +107,17 @@ std::string format_value(double v)
   return text;
 }
 
+// A measure of a query as printed; an accuracy or a share of exact matches also as the count of
+// right answers, which a goal such as 0.95 is a whole number of: 0.9497 prints as 0.950
+std::string format_measure(const QueryScore &s, std::size_t k)
+{
+  std::string text = format_value(s.values[k]);
+  if (k == 0 && (s.form == AnswerForm::YesNo || s.form == AnswerForm::Text) && s.count > 0)
+    text += " (" + std::to_string(std::llround(s.values[k] * static_cast<double>(s.count))) +
+            " of " + std::to_string(s.count) + ")";
+  return text;
+}
+
 // The measures of every query, one column for all records and one per value of the --by field:
 // rows as in the main table, a value of "-" where a group has no records of that query.
 void print_by_group(const std::string &field, const std::vector<QueryScore> &all,
@@ -122,13 +133,13 @@ void print_by_group(const std::string &field, const std::vector<QueryScore> &all
   for (const QueryScore &s : all) {
     for (std::size_t k = 0; k < s.values.size(); ++k) {
       std::printf("| %s | %s | %s |", k == 0 ? s.query.c_str() : "", s.names[k].c_str(),
-                  format_value(s.values[k]).c_str());
+                  format_measure(s, k).c_str());
       for (const auto &[name, scores] : of_group) {
         auto it = std::find_if(scores.begin(), scores.end(),
                                [&](const QueryScore &g) { return g.query == s.query; });
         std::string cell = "-";
         if (it != scores.end() && k < it->values.size()) {
-          cell = format_value(it->values[k]);
+          cell = format_measure(*it, k);
           // a yes/no group's commoner answer can differ from all records': say which it is
           if (it->names[k] != s.names[k]) cell += " (" + it->names[k] + ")";
         }
@@ -238,7 +249,7 @@ int main(int argc, char **argv)
     for (const QueryScore &s : scores)
       for (std::size_t k = 0; k < s.values.size(); ++k)
         std::printf("| %s | %zu | %zu | %s | %s |\n", k == 0 ? s.query.c_str() : "", s.count,
-                    s.parsed, s.names[k].c_str(), format_value(s.values[k]).c_str());
+                    s.parsed, s.names[k].c_str(), format_measure(s, k).c_str());
     if (!by.empty()) print_by_group(by, scores, groups);
     std::printf("\n%zu questions in %.1f s (batches of %d; numbers as the %s)\n", records.size(),
                 seconds, batch, number_decoding_name(numbers));

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <regex>
 
 using namespace cephalo::models;
 using cephalo::test::run_command;
@@ -93,7 +94,12 @@ BOOST_AUTO_TEST_CASE(cephalo_evaluate_scores_a_model_on_a_split)
   BOOST_REQUIRE_EQUAL(run.exit_code, 0);
   BOOST_TEST(run.output.find("| CalculateVonMisesStressStatistics <a, b, c> | 6 |") != std::string::npos);
   BOOST_TEST(run.output.find("| Has the crack started? | 6 |") != std::string::npos);
-  BOOST_TEST(run.output.find("accuracy") != std::string::npos);
+  // an accuracy with its count of right answers, in all and in each group
+  BOOST_TEST(
+      std::regex_search(run.output, std::regex(R"(\| accuracy \| [01]\.\d{3} \(\d of 6\) \|)")));
+  BOOST_TEST(std::regex_search(
+      run.output, std::regex(R"(\| accuracy \| [01]\.\d{3} \(\d of 6\) \| [01]\.\d{3} )"
+                             R"(\(\d of 2\) \| [01]\.\d{3} \(\d of 2\) \|)")));
   BOOST_TEST(run.output.find("latency, PNG file to answer") != std::string::npos);
   // the prior beside the accuracy, and a column for each geometry and one for the records
   // without one, where the holes' commoner answer is another
