@@ -57,11 +57,11 @@ stamp "design dataset"
 
 # one file per split, image paths relative to it. In training, the few design records are
 # repeated ten times, so that they are about one record in thirty, and the initiation question
-# three times: its answer is one token where a description has sixty, and what it turns on is a
+# four times: its answer is one token where a description has sixty, and what it turns on is a
 # few pixels at the crack tip
 for split in train validation test; do
   repeat=1 ask_initiation=1
-  [[ $split == train ]] && repeat=10 ask_initiation=3
+  [[ $split == train ]] && repeat=10 ask_initiation=4
   { sed 's#"image":"#"image":"fracture/#' "$work/fracture/$split.jsonl"
     for _ in $(seq 2 "$ask_initiation"); do
       grep -F '"query":"Has the crack started to grow?' "$work/fracture/$split.jsonl" |
