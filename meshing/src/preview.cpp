@@ -2,6 +2,8 @@
 // 2x2 supersampling, PNG through libpng (see preview.h).
 #include "cephalo/meshing/preview.h"
 
+#include "cephalo/meshing/pixel_size.h"
+
 #include "vec3.h"
 
 #include <png.h>
@@ -35,21 +37,9 @@ constexpr V3 kPalette[] = {
 
 void parse_preview_size(const std::string &text, PreviewOptions &options)
 {
-  const auto bad = [&] {
-    return std::invalid_argument("preview size '" + text +
-                                 "': expected WIDTHxHEIGHT or SIZE, 16 to 8192 pixels");
-  };
-  const auto number = [&](const std::string &part) {
-    if (part.empty() || part.size() > 4 ||
-        part.find_first_not_of("0123456789") != std::string::npos)
-      throw bad();
-    const int n = std::stoi(part);
-    if (n < 16 || n > 8192) throw bad();
-    return n;
-  };
-  const auto x = text.find('x');
-  options.width = number(text.substr(0, x));
-  options.height = x == std::string::npos ? options.width : number(text.substr(x + 1));
+  const PixelSize size = parse_pixel_size(text);
+  options.width = size.width;
+  options.height = size.height;
 }
 
 void render_preview(const BuiltPart &part, const std::filesystem::path &png,

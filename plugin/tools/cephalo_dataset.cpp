@@ -26,6 +26,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cephalo/meshing/pixel_size.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -435,26 +437,15 @@ Options parse(int argc, char **argv)
     else if (a == "--jobs")
       o.jobs = integer(1);
     else if (a == "--size") {
-      // W or WxH, each 16..8192 (as fix cephalo/vlm's size)
-      int w = 0, h = 0, used = 0;
-      const int n = std::sscanf(v.c_str(), "%d%n", &w, &used);
-      bool ok = n == 1 && used > 0;
-      if (ok && v[static_cast<std::size_t>(used)] == 'x') {
-        int more = 0;
-        ok = std::sscanf(v.c_str() + used + 1, "%d%n", &h, &more) == 1 &&
-             static_cast<std::size_t>(used + 1 + more) == v.size();
-      } else {
-        h = w;
-        ok = ok && static_cast<std::size_t>(used) == v.size();
-      }
-      if (!ok || w < 16 || h < 16 || w > 8192 || h > 8192) {
-        std::fprintf(stderr,
-                     "cephalo dataset: --size needs W or WxH in pixels, each 16..8192, got %s\n",
-                     v.c_str());
+      // as cephalo mesh --preview-size, in fix cephalo/vlm's range
+      try {
+        const auto size = cephalo::meshing::parse_pixel_size(v);
+        o.size = size.width;
+        o.height = size.height;
+      } catch (const std::invalid_argument &e) {
+        std::fprintf(stderr, "cephalo dataset: --size: %s\n", e.what());
         std::exit(2);
       }
-      o.size = w;
-      o.height = h;
     } else if (a == "--seed")
       o.seed = static_cast<std::uint64_t>(integer(0));
     else if (a == "--lmp") o.lmp = v;

@@ -259,7 +259,9 @@ BOOST_AUTO_TEST_CASE(bad_options_are_usage_errors)
   for (const std::string args :
        {"--runs 0 --out d", "--out d --steps 500 --every 300", "--out d --split 0,1,1",
         "--out d --frobnicate 1", "--out d --initiation-length 0", "--out d --initiation-length 2x",
-        "--out d --opening-length -1", "--out d --jobs 0"}) {
+        "--out d --opening-length -1", "--out d --jobs 0", "--out d --size 12",
+        "--out d --size 384x", "--out d --size x288", "--out d --size 384x288x2",
+        "--out d --size ' 384'", "--out d --size 99999"}) {
     const auto result = run_command(dir.path(), command(args));
     BOOST_TEST_INFO(args << ": " << result.output);
     BOOST_TEST(result.exit_code == 2);
